@@ -1,0 +1,81 @@
+"""Structured logs (structlog), JSON when not on a terminal, with CPR numbers redacted.
+
+Redaction runs last, after exceptions are formatted, so a CPR number inside a traceback
+or a library's log line (dramatiq, APScheduler via the stdlib bridge) is masked too. It is
+a safety net: code must still never log a CPR number on purpose.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+
+from notifier.identifiers import CPR_SHAPE, cpr_birth_date
+
+MASK = "[CPR]"
+
+
+def redact_text(text: str) -> str:
+    def mask(match: Any) -> str:
+        return MASK if cpr_birth_date(match[1] + match[2]) else str(match[0])
+
+    return CPR_SHAPE.sub(mask, text)
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: _redact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_redact(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _redact(str(value)) if len(str(value)) in (9, 10) else value
+    return value
+
+
+def redact_processor(_logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    return {key: _redact(value) for key, value in event_dict.items()}
+
+
+def configure_logging(level: str = "info", fmt: str = "auto") -> None:
+    """Route structlog and the stdlib (dramatiq, APScheduler) through one redacting pipeline."""
+    json_output = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        redact_processor,
+    ]
+    renderer: Any = (
+        structlog.processors.JSONRenderer(ensure_ascii=False)
+        if json_output
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("apscheduler", "dramatiq"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def get_logger(name: str) -> Any:
+    return structlog.get_logger(name)

@@ -1,0 +1,17 @@
+-- A worker takes a queued letter: queued -> sending, count the attempt, renew the lease.
+-- Anything else (cancelled, sent, already sending elsewhere) is returned so the worker
+-- skips it; past ARGV[3] attempts the letter is dead, so a crashing letter cannot loop.
+-- KEYS[1] letter hash, KEYS[2] inflight zset; ARGV[1] id, ARGV[2] lease, ARGV[3] max attempts.
+local status = redis.call('HGET', KEYS[1], 'status')
+if status ~= 'queued' then
+  return {status or 'missing', 0}
+end
+local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+if attempts > tonumber(ARGV[3]) then
+  redis.call('HSET', KEYS[1], 'status', 'dead', 'reason', 'too many attempts')
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return {'dead', attempts}
+end
+redis.call('HSET', KEYS[1], 'status', 'sending')
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+return {'sending', attempts}

@@ -1,0 +1,18 @@
+-- Re-queue letters whose lease expired before ARGV[1] (a dispatcher or worker died
+-- between claim and record): they get a fresh lease until ARGV[2] and go out again with
+-- the same letter id. Letters already final just leave the inflight set.
+-- KEYS[1] inflight zset; ARGV[3] limit, ARGV[4] letter key prefix.
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+local requeued = {}
+for _, id in ipairs(ids) do
+  local key = ARGV[4] .. id
+  local status = redis.call('HGET', key, 'status')
+  if status == 'queued' or status == 'sending' then
+    redis.call('HSET', key, 'status', 'queued')
+    redis.call('ZADD', KEYS[1], ARGV[2], id)
+    table.insert(requeued, id)
+  else
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+return requeued

@@ -1,0 +1,24 @@
+-- Move a letter to a new status only if it is in one of the expected ones, and keep the
+-- due and inflight sets and the case audit trail in step, all in one atomic step.
+-- KEYS[1] letter hash, KEYS[2] due zset, KEYS[3] inflight zset, KEYS[4] audit list
+-- ARGV[1] id, ARGV[2] expected statuses ",a,b,", ARGV[3] new status,
+-- ARGV[4] due score or '' (not due), ARGV[5] audit entry JSON, ARGV[6..] field, value pairs.
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then
+  return 'missing'
+end
+if not string.find(ARGV[2], ',' .. status .. ',', 1, true) then
+  return status
+end
+redis.call('HSET', KEYS[1], 'status', ARGV[3])
+for i = 6, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+redis.call('ZREM', KEYS[3], ARGV[1])
+if ARGV[4] ~= '' then
+  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+else
+  redis.call('ZREM', KEYS[2], ARGV[1])
+end
+redis.call('RPUSH', KEYS[4], ARGV[5])
+return 'ok'

@@ -1,0 +1,142 @@
+"""The records the planner reasons about and the store keeps: letters and case state."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Recipient(StrEnum):
+    CITIZEN = "citizen"
+    EMPLOYER = "employer"
+    CASEWORKER = "caseworker"
+
+
+class ChannelName(StrEnum):
+    DIGITAL_POST = "digital_post"
+    PRINT = "print"
+    MAIL = "mail"
+
+
+class Status(StrEnum):
+    SCHEDULED = "scheduled"  # waiting in the due set
+    QUEUED = "queued"  # claimed by a dispatcher, message on its way to a worker (leased)
+    SENDING = "sending"  # a worker is delivering it (leased)
+    SENT = "sent"
+    CANCELLED = "cancelled"
+    SUPPRESSED = "suppressed"  # planned while the case was on standby; never sent
+    DEAD = "dead"  # gave up; ``reason`` says why, and the caseworker was alerted
+
+    @property
+    def pending(self) -> bool:
+        """Still cancellable: nobody has started delivering it."""
+        return self in (Status.SCHEDULED, Status.QUEUED)
+
+    @property
+    def final(self) -> bool:
+        return self in (Status.SENT, Status.CANCELLED, Status.SUPPRESSED, Status.DEAD)
+
+
+@dataclass(frozen=True)
+class Letter:
+    """One letter to one recipient. ``scope`` ties it to a meeting or decision id."""
+
+    letter_id: str
+    case_id: str
+    kind: str
+    recipient: Recipient
+    channel: ChannelName
+    send_at: datetime  # UTC; for a sent letter, when it was planned to go
+    status: Status
+    cause: str  # the event id that planned it
+    scope: str = ""
+    deadline: date | None = None  # as planned; recomputed from the actual send date
+    params: dict[str, str] = field(default_factory=dict)
+    cancelled_by: str | None = None
+    sent_at: datetime | None = None
+    attempts: int = 0
+    reason: str | None = None
+
+    def with_status(self, status: Status, **changes: Any) -> Letter:
+        return replace(self, status=status, **changes)
+
+    def to_hash(self) -> dict[str, str]:
+        """Flat string fields for a Redis hash; empty optionals are left out to save memory."""
+        raw = asdict(self)
+        out: dict[str, str] = {}
+        for key, value in raw.items():
+            if value is None or value == "" or value == {}:
+                continue
+            if key == "params":
+                out[key] = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+            elif isinstance(value, datetime | date):
+                out[key] = value.isoformat()
+            else:
+                out[key] = str(value)
+        return out
+
+    @classmethod
+    def from_hash(cls, raw: dict[str, str]) -> Letter:
+        return cls(
+            letter_id=raw["letter_id"],
+            case_id=raw["case_id"],
+            kind=raw["kind"],
+            recipient=Recipient(raw["recipient"]),
+            channel=ChannelName(raw["channel"]),
+            send_at=datetime.fromisoformat(raw["send_at"]),
+            status=Status(raw["status"]),
+            cause=raw["cause"],
+            scope=raw.get("scope", ""),
+            deadline=date.fromisoformat(raw["deadline"]) if raw.get("deadline") else None,
+            params=json.loads(raw["params"]) if raw.get("params") else {},
+            cancelled_by=raw.get("cancelled_by"),
+            sent_at=datetime.fromisoformat(raw["sent_at"]) if raw.get("sent_at") else None,
+            attempts=int(raw.get("attempts", "0")),
+            reason=raw.get("reason"),
+        )
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What a channel reports after delivering: which transport took it, under which id."""
+
+    channel: str
+    transport_id: str
+    sent_at: datetime
+
+
+class Meeting(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    meeting_id: str
+    starts_at: datetime
+    form: str
+    location: str | None = None
+    with_employer: bool = False
+    agenda: str | None = None
+    cancelled: bool = False
+    previous_starts_at: datetime | None = None
+
+
+class CaseState(BaseModel):
+    """What the planner needs to know about a case between events.
+
+    ``parties`` holds the citizen, employer and caseworker as the opening event gave them;
+    ``facts`` holds dates later rules count from (``first_absence_day``, ...).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    case_id: str
+    closed: bool = False
+    standby: bool = False
+    last_occurred_at: datetime
+    parties: dict[str, Any]
+    facts: dict[str, Any] = {}
+    meetings: dict[str, Meeting] = {}
+    decisions: dict[str, dict[str, Any]] = {}

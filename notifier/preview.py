@@ -1,0 +1,81 @@
+"""Rendering without sending: ``notifier render`` and ``notifier letters check``."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from notifier.catalog import load_catalog
+from notifier.context import jobcenter_context
+from notifier.errors import InputError, RenderError
+from notifier.memo import MemoDocument, MemoMessage, MemoParty, build_memo
+from notifier.render import Renderer
+from notifier.rules import load_rules
+from notifier.settings import Settings
+
+PLACEHOLDER_CPR = "0000000000"  # previews are never addressed to a real person
+
+
+def renderer_for(settings: Settings) -> Renderer:
+    return Renderer(settings.letters_dir, load_catalog(settings.letters_dir), settings.zone)
+
+
+def render_kind(settings: Settings, kind: str, data: Path | None, fmt: str) -> bytes:
+    renderer = renderer_for(settings)
+    if kind not in renderer.catalog.kinds:
+        known = ", ".join(sorted(renderer.catalog.kinds))
+        raise InputError.single("kind", f"unknown letter kind {kind!r} (known: {known})")
+    context = _context(renderer, kind, data, settings)
+    rendered = renderer.render(kind, context)
+    if fmt == "html":
+        return rendered.html.encode()
+    if fmt == "txt":
+        return rendered.text.encode()
+    entry = renderer.catalog[kind]
+    employer = context.get("employer") or {}
+    to_employer = context.get("letter", {}).get("recipient") == "employer" and employer
+    recipient = (MemoParty(employer["cvr"], "CVR", employer["name"]) if to_employer
+                 else MemoParty(PLACEHOLDER_CPR, "CPR", "Eksempel"))
+    return build_memo(MemoMessage(
+        message_uuid="00000000-0000-4000-8000-000000000000",
+        label=entry.title,
+        created=datetime(2026, 1, 1, tzinfo=UTC),
+        sender=MemoParty(settings.sender_cvr, "CVR", settings.sender_name),
+        recipient=recipient,
+        main_document=MemoDocument("brev.html", "text/html", rendered.html.encode()),
+        legal_notification=entry.legal_notification,
+    ))
+
+
+def _context(renderer: Renderer, kind: str, data: Path | None,
+             settings: Settings) -> dict[str, Any]:
+    if data is None:
+        context = dict(renderer.catalog[kind].sample)
+    else:
+        try:
+            context = json.loads(data.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError.single("--data", f"cannot read {data} as JSON: {exc}") from None
+        if not isinstance(context, dict):
+            raise InputError.single("--data", "must be a JSON object")
+    context.setdefault("jobcenter", jobcenter_context(settings))
+    return context
+
+
+def check_letters(settings: Settings) -> list[str]:
+    """Every catalog kind renders its sample strictly; every planned kind has a template."""
+    renderer = renderer_for(settings)
+    problems = []
+    for kind in sorted(renderer.catalog.kinds):
+        try:
+            renderer.render(kind, _context(renderer, kind, None, settings))
+        except RenderError as exc:
+            problems.append(str(exc))
+    for kind in sorted(load_rules(settings.rules_dir).letters):
+        if kind not in renderer.catalog.kinds:
+            problems.append(f"{kind}: planned by the rules but missing from catalog.toml")
+        if not (settings.letters_dir / f"{kind}.html").exists():
+            problems.append(f"{kind}: planned by the rules but {kind}.html is missing")
+    return problems

@@ -1,0 +1,104 @@
+"""Wiring: builds every part from one Settings object. Entry points call this once."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dramatiq
+import fakeredis
+import redis
+
+from notifier.actors import declare_actors
+from notifier.broker import build_broker
+from notifier.calendar import ClosedDays, DanishCalendar
+from notifier.catalog import load_catalog
+from notifier.channels.base import Channel
+from notifier.channels.digital_post import DigitalPost, FileTransport
+from notifier.channels.mail import OutboxMail
+from notifier.channels.print import OutboxPrint
+from notifier.clock import Clock, SystemClock
+from notifier.delivery import Deliverer
+from notifier.dispatcher import Dispatcher
+from notifier.errors import ConfigError
+from notifier.models import ChannelName
+from notifier.planner import Planner
+from notifier.render import Renderer
+from notifier.rules import load_rules
+from notifier.settings import Settings
+from notifier.store import Store
+
+
+def load_calendar(settings: Settings) -> DanishCalendar:
+    path = settings.rules_dir / "calendar.toml"
+    closed = ClosedDays()
+    if path.exists():
+        try:
+            doc = tomllib.loads(path.read_text(encoding="utf-8"))
+            fixed = tuple(
+                (int(text.split("-")[0]), int(text.split("-")[1])) for text in doc["closed_days"]
+            )
+            closed = ClosedDays(fixed, bool(doc.get("friday_after_ascension_closes_banks", True)))
+        except (tomllib.TOMLDecodeError, KeyError, ValueError, IndexError) as exc:
+            message = f"{path.name}: closed_days must be a list of 'MM-DD': {exc}"
+            raise ConfigError(message) from None
+    return DanishCalendar(settings.zone, closed=closed, window_start=settings.send_window_start,
+                          window_end=settings.send_window_end)
+
+
+def build_planner(settings: Settings) -> Planner:
+    return Planner(load_rules(settings.rules_dir), load_calendar(settings))
+
+
+def redis_client(settings: Settings) -> redis.Redis:
+    if settings.redis_url is None:
+        return fakeredis.FakeRedis(server=fakeredis.FakeServer())
+    return redis.Redis.from_url(settings.redis_url, health_check_interval=30,
+                                socket_timeout=10, socket_connect_timeout=5)
+
+
+def build_channels(settings: Settings) -> dict[ChannelName, Channel]:
+    outbox = Path(settings.outbox_dir)
+    return {
+        ChannelName.DIGITAL_POST: DigitalPost(settings, FileTransport(outbox)),
+        ChannelName.PRINT: OutboxPrint(outbox),
+        ChannelName.MAIL: OutboxMail(outbox, sender=settings.jobcenter_email),
+    }
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    clock: Clock
+    client: redis.Redis
+    store: Store
+    planner: Planner
+    renderer: Renderer
+    broker: dramatiq.Broker
+    deliverer: Deliverer
+    dispatcher: Dispatcher
+    channels: dict[ChannelName, Channel] = field(default_factory=dict)
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    client: redis.Redis | None = None,
+    channels: dict[ChannelName, Channel] | None = None,
+) -> Runtime:
+    """Everything, built once. Tests pass fakes for the clock, the client and channels."""
+    clock = clock or SystemClock()
+    client = client if client is not None else redis_client(settings)
+    store = Store(client)
+    planner = build_planner(settings)
+    catalog = load_catalog(settings.letters_dir)
+    renderer = Renderer(settings.letters_dir, catalog, settings.zone)
+    channels = channels or build_channels(settings)
+    broker = build_broker(client)
+    deliverer = Deliverer(store, planner, renderer, channels, clock, settings)
+    declare_actors(broker, deliverer)
+    dispatcher = Dispatcher(store, broker, clock, settings)
+    return Runtime(settings, clock, client, store, planner, renderer, broker, deliverer,
+                   dispatcher, channels)

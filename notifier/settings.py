@@ -1,0 +1,128 @@
+"""One typed settings object, read once at each entry point from ``NOTIFIER_*`` variables.
+
+An unknown ``NOTIFIER_*`` variable is an error: a misspelt setting must not silently fall
+back to its default (``NOTIFIER_REDIS_ULR`` would otherwise run on the embedded store).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from datetime import time
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from notifier.errors import ConfigError
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+ENV_PREFIX = "NOTIFIER_"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    redis_url: str | None = Field(
+        default=None, description="Redis URL; unset runs the embedded, non-persistent store"
+    )
+    outbox_dir: Path = Field(default=Path("outbox"), description="Where file transports write")
+    rules_dir: Path = Field(default=PACKAGE_DIR / "schedules", description="schedules/*.toml")
+    letters_dir: Path = Field(default=PACKAGE_DIR / "letters" / "da", description="Templates")
+    timezone: str = Field(default="Europe/Copenhagen", description="Zone rules are decided in")
+    send_window_start: time = Field(default=time(8, 0), description="Earliest local send time")
+    send_window_end: time = Field(default=time(17, 0), description="Latest local send time")
+
+    sender_cvr: str = Field(default="29189366", description="The municipality's CVR (MeMo Sender)")
+    sender_name: str = Field(default="Jobcenter Eksempel Kommune", description="Sender label")
+    jobcenter_address: str = Field(default="Rådhuspladsen 1, 2630 Eksempelby")
+    jobcenter_phone: str = Field(default="70 10 20 30")
+    jobcenter_email: str = Field(default="jobcenter@eksempel.dk")
+    jobcenter_opening_hours: str = Field(
+        default="Mandag-onsdag 9-15, torsdag 9-17, fredag 9-13"
+    )
+    secure_mail_url: str = Field(default="https://www.borger.dk/sikkerpost")
+    self_service_url: str = Field(default="https://selvbetjening.eksempel.dk/sygedagpenge")
+    caseworker_url: str = Field(
+        default="http://localhost:8000/ui/cases", description="Link base for caseworker alerts"
+    )
+
+    dispatch_interval: float = Field(default=1.0, gt=0, description="Seconds between ticks")
+    claim_batch: int = Field(default=500, ge=1, le=10_000, description="Letters per claim")
+    lease_seconds: int = Field(default=300, ge=5, description="Claim lease before re-queue")
+    max_attempts: int = Field(default=12, ge=1, description="Send attempts before dead")
+    retry_base_seconds: int = Field(default=30, ge=1, description="First retry delay")
+    retry_max_seconds: int = Field(default=6 * 3600, ge=60, description="Give up after this")
+    worker_threads: int = Field(default=4, ge=1, le=64)
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "console"] = "auto"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("send_window_end")
+    @classmethod
+    def _window_order(cls, value: time, info: ValidationInfo) -> time:
+        start = info.data.get("send_window_start")
+        if start is not None and start >= value:
+            raise ValueError(f"must be after NOTIFIER_SEND_WINDOW_START ({start:%H:%M})")
+        return value
+
+    @field_validator("sender_cvr")
+    @classmethod
+    def _valid_cvr(cls, value: str) -> str:
+        from notifier.identifiers import cvr_problem
+
+        problem = cvr_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def embedded(self) -> bool:
+        return self.redis_url is None
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """Messages for ``NOTIFIER_*`` variables that name no setting, with a suggestion."""
+    known = {name.upper() for name in Settings.model_fields}
+    messages = []
+    for var in sorted(environ):
+        name = var.upper().removeprefix(ENV_PREFIX)
+        if var.upper().startswith(ENV_PREFIX) and (name not in known or var != var.upper()):
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f" (did you mean {ENV_PREFIX}{close[0]}?)" if close else ""
+            messages.append(f"{var}: unknown setting{hint}")
+    return messages
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings once from the environment; raise ConfigError naming every bad variable.
+
+    ``overrides`` are command-line values; they win over the environment.
+    """
+    problems = unknown_variables(os.environ)
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        for err in exc.errors():
+            name = ENV_PREFIX + ".".join(str(p) for p in err["loc"]).upper()
+            problems.append(f"{name}: {err['msg']}")
+    else:
+        if not problems:
+            return settings
+    raise ConfigError("invalid settings: " + "; ".join(problems))

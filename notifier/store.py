@@ -1,0 +1,246 @@
+"""Letters, cases, the due set, claims, leases and the audit trail, in Redis.
+
+Keys (prefix ``notifier:``):
+  letter:<id>          hash, one letter (models.Letter)
+  due                  zset, scheduled letter ids by due epoch seconds
+  inflight             zset, claimed letter ids by lease expiry
+  case:<id>            string, CaseState JSON
+  case:<id>:letters    set, the case's letter ids
+  audit:<id>           list, the case's audit trail (JSON entries, append-only)
+  event:<id>           string, an applied event (idempotency and record)
+  doc:<letter id>      hash, the exact document sent (for aktindsigt)
+  heartbeat:dispatcher string, last tick time
+Every group of writes that belongs together happens in one MULTI/EXEC or Lua script.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+
+import redis
+
+from notifier import names
+from notifier.events import Event
+from notifier.models import CaseState, Letter, Status
+from notifier.planner import Plan, Planner
+
+P = names.KEY_PREFIX
+DUE = P + "due"
+INFLIGHT = P + "inflight"
+LETTER = P + "letter:"
+HEARTBEAT = P + "heartbeat:dispatcher"
+MAX_APPLY_RETRIES = 50
+
+
+def _script(name: str) -> str:
+    return resources.files("notifier").joinpath("lua", name).read_text(encoding="utf-8")
+
+
+def epoch(instant: datetime) -> float:
+    return instant.timestamp()
+
+
+@dataclass(frozen=True)
+class Applied:
+    event_id: str
+    case_id: str
+    duplicate: bool
+    planned: list[Letter] = field(default_factory=list)
+    cancelled: list[Letter] = field(default_factory=list)
+
+    @property
+    def outcome(self) -> str:
+        return "duplicate" if self.duplicate else "accepted"
+
+
+class Store:
+    def __init__(self, client: redis.Redis) -> None:
+        # redis-py types replies as bytes | str (it depends on decode_responses); we never
+        # decode responses, so the client is used untyped and replies are bytes.
+        self.redis: Any = client
+        self._claim = self.redis.register_script(_script("claim.lua"))
+        self._reap = self.redis.register_script(_script("reap.lua"))
+        self._begin = self.redis.register_script(_script("begin_send.lua"))
+        self._transition = self.redis.register_script(_script("transition.lua"))
+
+    # --- keys ---------------------------------------------------------------------------
+    @staticmethod
+    def case_key(case_id: str) -> str:
+        return f"{P}case:{case_id}"
+
+    @staticmethod
+    def case_letters_key(case_id: str) -> str:
+        return f"{P}case:{case_id}:letters"
+
+    @staticmethod
+    def audit_key(case_id: str) -> str:
+        return f"{P}audit:{case_id}"
+
+    # --- reading ------------------------------------------------------------------------
+    def letter(self, letter_id: str) -> Letter | None:
+        raw = self.redis.hgetall(LETTER + letter_id)
+        return Letter.from_hash(_decode(raw)) if raw else None
+
+    def case(self, case_id: str) -> CaseState | None:
+        raw = self.redis.get(self.case_key(case_id))
+        return CaseState.model_validate_json(raw) if raw else None
+
+    def case_letters(self, case_id: str) -> dict[str, Letter]:
+        ids = sorted(m.decode() for m in self.redis.smembers(self.case_letters_key(case_id)))
+        return self._letters(self.redis, ids)
+
+    def _letters(self, client: Any, ids: Iterable[str]) -> dict[str, Letter]:
+        pipe = client.pipeline(transaction=False) if client is self.redis else None
+        ids = list(ids)
+        if pipe is not None:
+            for letter_id in ids:
+                pipe.hgetall(LETTER + letter_id)
+            raws = pipe.execute()
+        else:
+            raws = [client.hgetall(LETTER + letter_id) for letter_id in ids]
+        return {i: Letter.from_hash(_decode(r)) for i, r in zip(ids, raws, strict=True) if r}
+
+    def audit(self, case_id: str) -> list[dict[str, Any]]:
+        return [json.loads(item) for item in self.redis.lrange(self.audit_key(case_id), 0, -1)]
+
+    def document(self, letter_id: str) -> dict[str, str] | None:
+        raw = self.redis.hgetall(f"{P}doc:{letter_id}")
+        return _decode(raw) if raw else None
+
+    def next_due(self) -> datetime | None:
+        first = self.redis.zrange(DUE, 0, 0, withscores=True)
+        return datetime.fromtimestamp(float(first[0][1]), UTC) if first else None
+
+    def inflight_count(self) -> int:
+        return int(self.redis.zcard(INFLIGHT))
+
+    def due_count(self) -> int:
+        return int(self.redis.zcard(DUE))
+
+    # --- events -------------------------------------------------------------------------
+    def apply_event(self, event: Event, planner: Planner, now: datetime) -> Applied:
+        """Plan ``event`` against the case's current state and persist it atomically.
+
+        Optimistic: the case, its letters and the event marker are WATCHed, so a worker
+        starting to send a letter, or another API process, makes us re-plan instead of
+        acting on a stale view. A re-submitted event id changes nothing.
+        """
+        event_key = f"{P}event:{event.event_id}"
+        case_key = self.case_key(event.case_id)
+        letters_key = self.case_letters_key(event.case_id)
+        pipe: Any
+        with self.redis.pipeline() as pipe:
+            for _ in range(MAX_APPLY_RETRIES):
+                try:
+                    pipe.watch(event_key, case_key, letters_key)
+                    if pipe.exists(event_key):
+                        pipe.unwatch()
+                        return Applied(event.event_id, event.case_id, duplicate=True)
+                    raw_case = pipe.get(case_key)
+                    case = CaseState.model_validate_json(raw_case) if raw_case else None
+                    ids = sorted(m.decode() for m in pipe.smembers(letters_key))
+                    if ids:
+                        pipe.watch(*(LETTER + i for i in ids))
+                    letters = self._letters(pipe, ids)
+                    plan = planner.apply(case, letters, event, now)  # may raise ConflictError
+                    pipe.multi()
+                    self._write_plan(pipe, event, plan, now)
+                    pipe.execute()
+                    return Applied(event.event_id, event.case_id, False, plan.planned,
+                                   plan.cancelled)
+                except redis.WatchError:
+                    continue
+        raise redis.WatchError(f"event {event.event_id}: case kept changing; try again")
+
+    def _write_plan(self, pipe: Any, event: Event, plan: Plan, now: datetime) -> None:
+        case_id = event.case_id
+        pipe.set(f"{P}event:{event.event_id}", json.dumps(event.payload(), ensure_ascii=False))
+        pipe.set(self.case_key(case_id), plan.case.model_dump_json())
+        for letter in plan.planned:
+            pipe.hset(LETTER + letter.letter_id, mapping=letter.to_hash())
+            pipe.sadd(self.case_letters_key(case_id), letter.letter_id)
+            if letter.status is Status.SCHEDULED:
+                pipe.zadd(DUE, {letter.letter_id: epoch(letter.send_at)})
+        for letter in plan.cancelled:
+            pipe.hset(LETTER + letter.letter_id, mapping={
+                "status": Status.CANCELLED.value, "cancelled_by": event.event_id})
+            pipe.zrem(DUE, letter.letter_id)
+            pipe.zrem(INFLIGHT, letter.letter_id)
+        pipe.rpush(self.audit_key(case_id), _audit(now, "event_applied", event_id=event.event_id,
+                   type=event.type, planned=[x.letter_id for x in plan.planned],
+                   cancelled=[x.letter_id for x in plan.cancelled]))
+
+    def add_letter(self, letter: Letter, now: datetime, *, why: str) -> None:
+        """Persist a letter planned outside the rules (ad hoc, delivery alerts)."""
+        with self.redis.pipeline() as pipe:
+            pipe.hset(LETTER + letter.letter_id, mapping=letter.to_hash())
+            pipe.sadd(self.case_letters_key(letter.case_id), letter.letter_id)
+            if letter.status is Status.SCHEDULED:
+                pipe.zadd(DUE, {letter.letter_id: epoch(letter.send_at)})
+            pipe.rpush(self.audit_key(letter.case_id),
+                       _audit(now, why, letter_id=letter.letter_id, kind=letter.kind))
+            pipe.execute()
+
+    # --- dispatching --------------------------------------------------------------------
+    def claim_due(self, now: datetime, lease_until: datetime, limit: int) -> list[str]:
+        ids = self._claim(keys=[DUE, INFLIGHT],
+                          args=[epoch(now), epoch(lease_until), limit, LETTER])
+        return [i.decode() for i in ids]
+
+    def reap_expired(self, now: datetime, lease_until: datetime, limit: int) -> list[str]:
+        ids = self._reap(keys=[INFLIGHT], args=[epoch(now), epoch(lease_until), limit, LETTER])
+        return [i.decode() for i in ids]
+
+    def heartbeat(self, now: datetime) -> None:
+        self.redis.set(HEARTBEAT, now.isoformat())
+
+    def last_heartbeat(self) -> datetime | None:
+        raw = self.redis.get(HEARTBEAT)
+        return datetime.fromisoformat(raw.decode()) if raw else None
+
+    # --- delivering ---------------------------------------------------------------------
+    def begin_send(self, letter_id: str, lease_until: datetime, max_attempts: int
+                   ) -> tuple[Status | None, int]:
+        status, attempts = self._begin(keys=[LETTER + letter_id, INFLIGHT],
+                                       args=[letter_id, epoch(lease_until), max_attempts])
+        text = status.decode()
+        return (None if text == "missing" else Status(text)), int(attempts)
+
+    def transition(
+        self,
+        letter: Letter,
+        expected: Iterable[Status],
+        new: Status,
+        now: datetime,
+        *,
+        due: datetime | None = None,
+        fields: Mapping[str, str] | None = None,
+        audit: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Atomically ``expected`` -> ``new``; False if the letter was in another status."""
+        flat: list[str] = [x for pair in (fields or {}).items() for x in pair]
+        entry = _audit(now, new.value, letter_id=letter.letter_id, kind=letter.kind,
+                       **(audit or {}))
+        result = self._transition(
+            keys=[LETTER + letter.letter_id, DUE, INFLIGHT, self.audit_key(letter.case_id)],
+            args=[letter.letter_id, "," + ",".join(s.value for s in expected) + ",", new.value,
+                  "" if due is None else epoch(due), entry, *flat],
+        )
+        return bool(result == b"ok")
+
+    def save_document(self, letter_id: str, document: Mapping[str, str]) -> None:
+        self.redis.hset(f"{P}doc:{letter_id}", mapping=dict(document))
+
+
+def _audit(now: datetime, what: str, **detail: Any) -> str:
+    return json.dumps({"at": now.isoformat(), "what": what, **detail}, ensure_ascii=False,
+                      default=str)
+
+
+def _decode(raw: Mapping[bytes, bytes]) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in raw.items()}
