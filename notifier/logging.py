@@ -26,15 +26,16 @@ def redact_text(text: str) -> str:
 
 
 def _redact(value: Any) -> Any:
-    if isinstance(value, str):
-        return redact_text(value)
+    if value is None or isinstance(value, bool | float):
+        return value
+    if isinstance(value, int):
+        text = f"{value:010d}" if 0 <= value < 10**10 else str(value)
+        return MASK if redact_text(text) != text else value  # a CPR with its leading 0 lost
     if isinstance(value, dict):
-        return {k: _redact(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set):
+        return {_redact(k): _redact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
         return [_redact(v) for v in value]
-    if isinstance(value, int) and not isinstance(value, bool):
-        return _redact(str(value)) if len(str(value)) in (9, 10) else value
-    return value
+    return redact_text(value if isinstance(value, str) else str(value))
 
 
 def redact_processor(_logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
@@ -67,7 +68,11 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                renderer,
+                _redact_line,  # last: whatever a renderer or library added is masked too
+            ],
         )
     )
     root = logging.getLogger()
@@ -75,6 +80,11 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
     root.setLevel(level.upper())
     for noisy in ("apscheduler", "dramatiq"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def _redact_line(_logger: Any, _name: str, line: Any) -> Any:
+    """The rendered line (a str from the renderer before it) redacted once more."""
+    return redact_text(line) if isinstance(line, str) else line
 
 
 def get_logger(name: str) -> Any:

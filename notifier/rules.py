@@ -251,7 +251,23 @@ def _check_references(letters: dict[str, LetterRule]) -> None:
             where = f"{rule.source}: letters.{rule.kind}.{name}"
             if ref.startswith("letter.") and ref.split(".")[1] not in letters:
                 raise ConfigError(f"{where}: refers to unknown letter {ref.split('.')[1]!r}")
+            if ref.startswith("meeting.") and rule.scope != "meeting":
+                raise ConfigError(f"{where}: {ref!r} needs scope = \"meeting\"")
             is_deadline = name.startswith(("deadline", "extra_deadlines"))
             if is_deadline and ref.startswith(("event.", "now")):
                 raise ConfigError(f"{where}: a deadline cannot count from {ref!r}; it is "
                                   "recomputed when the letter is sent, after the event")
+        _check_scope(rule)
+
+
+def _check_scope(rule: LetterRule) -> None:
+    """A scoped letter must be planned by events that carry its scope's id, and only a
+    meeting-scoped letter may look at the meeting."""
+    scope_field = SCOPES.get(rule.scope or "")
+    for index, trigger in enumerate(rule.triggers):
+        where = f"{rule.source}: letters.{rule.kind}.on[{index}]"
+        if scope_field and scope_field not in DATA_MODELS[trigger.event].model_fields:
+            raise ConfigError(f"{where}: {trigger.event} has no {scope_field} for scope "
+                              f"{rule.scope!r}")
+        if rule.scope != "meeting" and any(k.startswith("meeting.") for k in trigger.when):
+            raise ConfigError(f"{where}.when: meeting conditions need scope = \"meeting\"")

@@ -109,7 +109,8 @@ def test_killed_worker_and_dispatcher_lose_nothing(real_settings: Settings,
     wait_for(lambda: Status.SENT in statuses(runtime, forms))
     first.send_signal(signal.SIGKILL)
     first.wait(10)
-    unfinished = [i for i, s in zip(forms, statuses(runtime, forms)) if s is not Status.SENT]
+    unfinished = [i for i, s in zip(forms, statuses(runtime, forms), strict=True)
+                  if s is not Status.SENT]
     assert set(orphaned) <= set(unfinished)
 
     # The lease runs out (the worker set it from the real clock; look far enough ahead).

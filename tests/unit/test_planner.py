@@ -588,10 +588,9 @@ def test_standby_cancels_pending_summons_and_early_notice() -> None:
 def test_no_unanswered_alert_for_a_notice_suppressed_on_standby() -> None:
     """An employer request while the case is on standby: the citizen's notice is suppressed
     (never sent), so no "unanswered" alert may reach the caseworker either - the same reason
-    the planner cancels that alert when standby cancels a pending notice.
-
-    Exposes an inconsistency: the alert is planned 'scheduled' and gets sent (Tue 20 Jan
-    2026: notice Wed 14 Jan + 2 bank days = Fri 16 Jan -> alert Mon 19 Jan 09:00)."""
+    the planner cancels that alert when standby cancels a pending notice. It is planned as
+    suppressed: notice Wed 14 Jan 2026 + 2 bank days = Thu 15 (1), Fri 16 Jan (2) -> alert
+    would be Mon 19 Jan 09:00."""
     letters = simulate(
         opened("2026-01-07 10:00", "2026-01-05"),
         ev("sb", "standby_granted", "2026-01-09 10:00", {"decided_on": "2026-01-09"}),
@@ -602,7 +601,8 @@ def test_no_unanswered_alert_for_a_notice_suppressed_on_standby() -> None:
     assert (notice.status, notice.deadline) == (Status.SUPPRESSED, date(2026, 1, 16))
     unanswered = one(letters, "early_followup_unanswered")
     assert unanswered.send_at == at("2026-01-19 09:00")
-    assert unanswered.status is not Status.SENT
+    assert unanswered.status is Status.SUPPRESSED
+    assert unanswered.deadline == date(2026, 1, 16)
 
 
 def test_standby_granted_twice_is_refused() -> None:

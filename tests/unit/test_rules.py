@@ -201,6 +201,52 @@ def test_reference_to_unknown_letter_names_file_rule_and_field(
     assert FILE in message
 
 
+def test_only_after_must_be_a_letter_send_time(tmp_path: Path) -> None:
+    """only_after that is not letter.<kind>.send_at (a typo) is refused, not ignored."""
+    message = config_error(rules_dir(
+        tmp_path, 'only_after = ["letter.information_form.send_at"]',
+        'only_after = ["letter.information_form.sent_at"]'))
+    assert FILE in message
+    assert "letters.information_form_reminder.only_after" in message
+
+
+def test_deadline_cannot_count_from_the_event(tmp_path: Path) -> None:
+    """A deadline is recomputed at send time, so it may not count from event.<field>."""
+    message = config_error(rules_dir(
+        tmp_path, 'deadline = { from = "send_date", add = "8 days", roll = "forward" }',
+        'deadline = { from = "event.first_absence_day", add = "8 days", roll = "forward" }'))
+    assert FILE in message
+    assert "letters.information_form.deadline" in message
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "rule"),
+    [
+        # meeting_reminder counts from meeting.starts_at but loses scope = "meeting".
+        pytest.param('on = ["meeting_booked", "meeting_rescheduled"]\nscope = "meeting"\n',
+                     'on = ["meeting_booked", "meeting_rescheduled"]\n',
+                     "letters.meeting_reminder", id="meeting-ref-without-scope"),
+        # decision_made carries no meeting_id, so scope = "meeting" cannot be resolved.
+        pytest.param('on = ["decision_made"]\nscope = "decision"',
+                     'on = ["decision_made"]\nscope = "meeting"',
+                     "letters.decision", id="scope-field-not-in-event"),
+    ],
+)
+def test_scope_inconsistencies_are_config_errors(
+    tmp_path: Path, old: str, new: str, rule: str
+) -> None:
+    """A rule whose references or triggers cannot be resolved for its scope must be refused
+    when the rules load, naming file and rule - not crash the planner on the first event.
+
+    Exposes a bug: both load fine; planning then raises KeyError('') (planner._References
+    .value: case.meetings[""]) or AttributeError (planner._Planning._scope: the event data
+    has no meeting_id), and `notifier plan` dies with a traceback."""
+    message = config_error(rules_dir(tmp_path, old, new))
+    assert FILE in message
+    assert rule in message
+    assert "scope" in message
+
+
 def test_invalid_toml_names_file_and_line(tmp_path: Path) -> None:
     """Unparseable TOML: the message names the file and where the parser stopped."""
     directory = rules_dir(tmp_path)
@@ -256,11 +302,12 @@ def _override(tmp_path: Path) -> Path:
     directory = rules_dir(tmp_path, 'add = "8 days"', 'add = "14 days"')
     path = directory / FILE
     text = path.read_text(encoding="utf-8")
-    old = 'send = { from = "letter.information_form.deadline", add = "-3 working_days", at = "09:00" }'
-    new = ('send = [\n'
-           '  { from = "letter.information_form.deadline", add = "-3 working_days", at = "09:00" },\n'
-           '  { from = "letter.information_form.deadline", add = "-1 working_days", at = "10:30" },\n'
-           ']')
+    base = 'from = "letter.information_form.deadline"'
+    old = f'send = {{ {base}, add = "-3 working_days", at = "09:00" }}'
+    new = (f'send = [\n'
+           f'  {{ {base}, add = "-3 working_days", at = "09:00" }},\n'
+           f'  {{ {base}, add = "-1 working_days", at = "10:30" }},\n'
+           f']')
     assert text.count(old) == 1
     path.write_text(text.replace(old, new), encoding="utf-8")
     return directory
