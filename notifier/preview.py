@@ -15,7 +15,7 @@ from notifier.render import Renderer
 from notifier.rules import load_rules
 from notifier.settings import Settings
 
-PLACEHOLDER_CPR = "0000000000"  # previews are never addressed to a real person
+PLACEHOLDER_CPR = "0101700000"  # previews go to this fictitious person, never a real one
 
 
 def renderer_for(settings: Settings) -> Renderer:

@@ -1,0 +1,61 @@
+"""The `notifier render` and `letters check` commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import xmlschema
+
+from notifier.catalog import load_catalog
+from notifier.cli import main
+from notifier.settings import PACKAGE_DIR
+from tests.conftest import XSD_DIR
+
+KINDS = sorted(load_catalog(PACKAGE_DIR / "letters" / "da").kinds)
+
+
+@pytest.fixture(scope="module")
+def memo_schema() -> xmlschema.XMLSchema:
+    if not XSD_DIR.is_dir():
+        pytest.skip("../shared/memo-1.1-xsd not found beside the checkout; CI always has it")
+    return xmlschema.XMLSchema(str(XSD_DIR / "MeMo_core.xsd"))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_render_memo_of_every_kind_validates(kind: str, tmp_path: Path, clean_env: None,
+                                             memo_schema: xmlschema.XMLSchema) -> None:
+    """`notifier render KIND --format memo` writes schema-valid MeMo for every kind."""
+    out = tmp_path / f"{kind}.xml"
+    assert main(["render", kind, "--format", "memo", "-o", str(out)]) == 0
+    memo_schema.validate(str(out))
+
+
+def test_render_unknown_kind_exits_2(clean_env: None, capsys: pytest.CaptureFixture[str]) -> None:
+    """An unknown kind is an input error naming the field, with exit code 2."""
+    assert main(["render", "nonsense"]) == 2
+    assert "kind: unknown letter kind" in capsys.readouterr().err
+
+
+def test_letters_check_passes_on_shipped_templates(clean_env: None,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Every shipped template renders its catalog sample under StrictUndefined."""
+    assert main(["letters", "check"]) == 0
+    assert "ok" in capsys.readouterr().err
+
+
+def test_letters_check_names_template_and_variable(tmp_path: Path, clean_env: None,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """A template using an undefined variable fails the check, naming both."""
+    letters = tmp_path / "letters"
+    letters.mkdir()
+    for source in (PACKAGE_DIR / "letters" / "da").iterdir():
+        text = source.read_text(encoding="utf-8")
+        if source.name == "adhoc.html":
+            text = text.replace("{% endblock %}", "{{ nonexistent_variable }}{% endblock %}", 1)
+        (letters / source.name).write_text(text, encoding="utf-8")
+    monkeypatch.setenv("NOTIFIER_LETTERS_DIR", str(letters))
+    assert main(["letters", "check"]) == 1
+    err = capsys.readouterr().err
+    assert "adhoc.html" in err and "nonexistent_variable" in err
