@@ -121,49 +121,46 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    from apscheduler.schedulers.background import BackgroundScheduler
-
-    from notifier.runtime import build_runtime
-
-    runtime = build_runtime(settings)
-    _announce(settings)
-    worker = _start_worker(runtime.broker, args.threads or settings.worker_threads)
-    scheduler = BackgroundScheduler(timezone="UTC")
-    _add_tick(scheduler, runtime.dispatcher.tick, settings)
-    scheduler.start()
-    log.info("serve.started", threads=worker.worker_threads)
-    _wait_for_signal()
-    scheduler.shutdown(wait=True)
-    worker.stop()
-    log.info("serve.stopped")
-    return 0
+    return _run_parts(settings, "serve", dispatch=True, work=True, threads=args.threads)
 
 
 def cmd_scheduler(settings: Settings, args: argparse.Namespace) -> int:
-    from apscheduler.schedulers.background import BackgroundScheduler
-
-    from notifier.runtime import build_runtime
-
-    runtime = build_runtime(settings)
-    _announce(settings)
-    scheduler = BackgroundScheduler(timezone="UTC")
-    _add_tick(scheduler, runtime.dispatcher.tick, settings)
-    scheduler.start()
-    log.info("scheduler.started", interval=settings.dispatch_interval)
-    _wait_for_signal()
-    scheduler.shutdown(wait=True)
-    return 0
+    return _run_parts(settings, "scheduler", dispatch=True, work=False, threads=None)
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    return _run_parts(settings, "worker", dispatch=False, work=True, threads=args.threads)
+
+
+def _run_parts(settings: Settings, name: str, *, dispatch: bool, work: bool,
+               threads: int | None) -> int:
+    """Run the dispatcher tick and/or a worker until SIGINT/SIGTERM, then stop cleanly."""
+    import dramatiq
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from notifier import names
     from notifier.runtime import build_runtime
 
     runtime = build_runtime(settings)
     _announce(settings)
-    worker = _start_worker(runtime.broker, args.threads or settings.worker_threads)
-    log.info("worker.started", threads=worker.worker_threads)
+    scheduler = None
+    if dispatch:
+        scheduler = BackgroundScheduler(timezone="UTC")
+        scheduler.add_job(runtime.dispatcher.tick, "interval", seconds=settings.dispatch_interval,
+                          id=names.DISPATCH_JOB_ID, max_instances=1, coalesce=True)
+        scheduler.start()
+    worker = None
+    if work:
+        worker = dramatiq.Worker(runtime.broker, worker_threads=threads or settings.worker_threads,
+                                 worker_timeout=1000)
+        worker.start()
+    log.info(f"{name}.started", dispatch=dispatch, threads=worker.worker_threads if worker else 0)
     _wait_for_signal()
-    worker.stop()
+    if scheduler is not None:
+        scheduler.shutdown(wait=True)
+    if worker is not None:
+        worker.stop()
+    log.info(f"{name}.stopped")
     return 0
 
 
@@ -214,21 +211,6 @@ def _announce(settings: Settings) -> None:
     if settings.embedded:
         print("notifier: NOTIFIER_REDIS_URL is not set: running on an embedded in-memory "
               "store; NOTHING IS PERSISTED and other processes cannot see it.", file=sys.stderr)
-
-
-def _start_worker(broker: Any, threads: int) -> Any:
-    import dramatiq
-
-    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=1000)
-    worker.start()
-    return worker
-
-
-def _add_tick(scheduler: Any, tick: Any, settings: Settings) -> None:
-    from notifier import names
-
-    scheduler.add_job(tick, "interval", seconds=settings.dispatch_interval,
-                      id=names.DISPATCH_JOB_ID, max_instances=1, coalesce=True)
 
 
 def _wait_for_signal() -> None:
