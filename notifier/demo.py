@@ -45,29 +45,31 @@ def run_demo(settings: Settings, events_path: Path | None = None) -> int:
               f"letters go to {settings.outbox_dir}/", file=sys.stderr)
     worker = dramatiq.Worker(runtime.broker, worker_threads=2, worker_timeout=100)
     worker.start()
+    reported: set[str] = set()
     try:
         for event in events:
-            _release_until(runtime, clock, event.occurred_at)
+            _release_until(runtime, clock, event.occurred_at, reported)
             clock.set(event.occurred_at)
             applied = runtime.store.apply_event(event, runtime.planner, clock.now())
             _line(runtime, event.occurred_at, event.case_id,
                   f"hændelse {event.type} ({applied.outcome})")
             for letter in applied.cancelled:
                 _line(runtime, event.occurred_at, event.case_id, f"  annulleret {letter.kind}")
-        _release_until(runtime, clock, None)
+        _release_until(runtime, clock, None, reported)
     finally:
         worker.stop()
     _summary(runtime)
     return 0
 
 
-def _release_until(runtime: Runtime, clock: SimulatedClock, until: datetime | None) -> None:
+def _release_until(runtime: Runtime, clock: SimulatedClock, until: datetime | None,
+                   reported: set[str]) -> None:
     while (due := runtime.store.next_due()) is not None and (until is None or due <= until):
         clock.set(max(due, clock.now()))
         claimed = runtime.dispatcher.tick().claimed
         _wait_idle(runtime)
         if claimed:
-            _report_sent(runtime, due)
+            _report_sent(runtime, reported)
 
 
 def _wait_idle(runtime: Runtime) -> None:
@@ -78,15 +80,13 @@ def _wait_idle(runtime: Runtime) -> None:
         sleep(0.005)
 
 
-_reported: set[str] = set()
-
-
-def _report_sent(runtime: Runtime, at: datetime) -> None:
+def _report_sent(runtime: Runtime, reported: set[str]) -> None:
+    """Print letters sent since the last report (``reported`` remembers which were shown)."""
     for key in runtime.client.scan_iter(match="notifier:letter:*", count=1000):
         letter = runtime.store.letter(key.decode().rsplit(":", 1)[1])
-        if letter is None or letter.letter_id in _reported or letter.sent_at is None:
+        if letter is None or letter.letter_id in reported or letter.sent_at is None:
             continue
-        _reported.add(letter.letter_id)
+        reported.add(letter.letter_id)
         deadline = f", frist {letter.deadline.isoformat()}" if letter.deadline else ""
         _line(runtime, letter.sent_at, letter.case_id,
               f"  sendt {letter.kind} via {letter.channel.value}{deadline}")
