@@ -45,9 +45,14 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="notifier", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="scheduler and worker in one process")
+    serve = sub.add_parser("serve", help="API, scheduler and worker in one process")
     serve.add_argument("--threads", type=int, default=None, help="worker threads")
+    _listen_args(serve)
     serve.set_defaults(func=cmd_serve)
+
+    api = sub.add_parser("api", help="the HTTP API and caseworker pages only")
+    _listen_args(api)
+    api.set_defaults(func=cmd_api)
 
     sched = sub.add_parser("scheduler", help="the dispatcher tick only (run one or more)")
     sched.set_defaults(func=cmd_scheduler)
@@ -69,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     render = sub.add_parser("render", help="render one letter kind from a data file")
     render.add_argument("kind")
     render.add_argument("--data", type=Path, help="JSON context (default: the catalog sample)")
-    render.add_argument("--format", choices=["html", "txt", "memo"], default="txt")
+    render.add_argument("--format", choices=["html", "txt", "pdf", "memo"], default="txt")
     render.add_argument("-o", "--output", type=Path, help="file to write (default stdout)")
     render.set_defaults(func=cmd_render)
 
@@ -78,11 +83,19 @@ def _parser() -> argparse.ArgumentParser:
     check = letters_sub.add_parser("check", help="render every kind's sample strictly")
     check.set_defaults(func=cmd_letters_check)
 
-    case = sub.add_parser("case", help="a case's letters and their states")
-    case.add_argument("case_id")
-    case.add_argument("--json", action="store_true")
-    case.set_defaults(func=cmd_case)
+    receipt = sub.add_parser("receipt", help="record Digital Post business receipts")
+    receipt.add_argument("file", type=Path, help="JSON object per line ('-' for stdin)")
+    receipt.set_defaults(func=cmd_receipt)
+
+    from notifier.api.commands import add_commands
+
+    add_commands(sub)  # case, event, send, cancel, token: the API's operations from a shell
     return parser
+
+
+def _listen_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="API bind address (default NOTIFIER_API_HOST, 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="API port (default NOTIFIER_API_PORT, 8000)")
 
 
 # --- commands --------------------------------------------------------------------------
@@ -121,7 +134,20 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    return _run_parts(settings, "serve", dispatch=True, work=True, threads=args.threads)
+    return _run_parts(settings, "serve", dispatch=True, work=True, threads=args.threads,
+                      listen=_listen(settings, args))
+
+
+def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
+    return _run_parts(settings, "api", dispatch=False, work=False, threads=None,
+                      listen=_listen(settings, args))
+
+
+def _listen(settings: Settings, args: argparse.Namespace) -> tuple[str, int]:
+    port = settings.api_port if args.port is None else args.port
+    if not 0 <= port <= 65535:
+        raise InputError.single("--port", "must be 0-65535")
+    return args.host or settings.api_host, port
 
 
 def cmd_scheduler(settings: Settings, args: argparse.Namespace) -> int:
@@ -133,8 +159,8 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _run_parts(settings: Settings, name: str, *, dispatch: bool, work: bool,
-               threads: int | None) -> int:
-    """Run the dispatcher tick and/or a worker until SIGINT/SIGTERM, then stop cleanly."""
+               threads: int | None, listen: tuple[str, int] | None = None) -> int:
+    """Run the dispatcher tick, a worker and/or the API until SIGINT/SIGTERM, then stop."""
     import dramatiq
     from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -143,10 +169,17 @@ def _run_parts(settings: Settings, name: str, *, dispatch: bool, work: bool,
 
     runtime = build_runtime(settings)
     _announce(settings)
+    api = None
+    if listen is not None:
+        from notifier.api.server import ApiServer
+
+        api = ApiServer(runtime, *listen)  # ConfigError here (bad tokens) stops us early
+        log.info("api.listening", address=api.start())
     scheduler = None
     if dispatch:
         scheduler = BackgroundScheduler(timezone="UTC")
-        scheduler.add_job(runtime.dispatcher.tick, "interval", seconds=settings.dispatch_interval,
+        scheduler.add_job(runtime.dispatcher.safe_tick, "interval",
+                          seconds=settings.dispatch_interval,
                           id=names.DISPATCH_JOB_ID, max_instances=1, coalesce=True)
         scheduler.start()
     worker = None
@@ -156,10 +189,13 @@ def _run_parts(settings: Settings, name: str, *, dispatch: bool, work: bool,
         worker.start()
     log.info(f"{name}.started", dispatch=dispatch, threads=worker.worker_threads if worker else 0)
     _wait_for_signal()
+    if api is not None:
+        api.stop()
     if scheduler is not None:
         scheduler.shutdown(wait=True)
     if worker is not None:
         worker.stop()
+    runtime.close()
     log.info(f"{name}.stopped")
     return 0
 
@@ -185,24 +221,31 @@ def cmd_letters_check(settings: Settings, args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-def cmd_case(settings: Settings, args: argparse.Namespace) -> int:
+def cmd_receipt(settings: Settings, args: argparse.Namespace) -> int:
+    """Each line: {"message_uuid", "status": delivered|read|failed, "received_at", "reason"}.
+
+    Every line is validated before any is recorded, so a bad file records nothing.
+    """
+    from notifier.receipts import accept_receipt, parse_receipt
     from notifier.runtime import build_runtime
 
+    text = sys.stdin.read() if str(args.file) == "-" else args.file.read_text(encoding="utf-8")
+    receipts: list[Any] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                receipts.append(json.loads(line))
+                parse_receipt(receipts[-1])
+            except json.JSONDecodeError as exc:
+                raise InputError.single("receipt", f"not JSON: {exc.msg}",
+                                        where=f"line {number}") from None
+            except InputError as exc:
+                raise exc.located(f"line {number}") from None
     runtime = build_runtime(settings)
-    case = runtime.store.case(args.case_id)
-    if case is None:
-        raise InputError.single("case_id", "unknown case")
-    letters = sorted(runtime.store.case_letters(args.case_id).values(), key=lambda x: x.send_at)
-    calendar = runtime.planner.calendar
-    for letter in letters:
-        row: dict[str, Any] = {
-            "letter_id": letter.letter_id, "kind": letter.kind, "status": letter.status.value,
-            "channel": letter.channel.value,
-            "send_at": calendar.local(letter.send_at).isoformat(),
-            "deadline": letter.deadline.isoformat() if letter.deadline else None,
-        }
-        print(json.dumps(row, ensure_ascii=False) if args.json else "  ".join(
-            str(v or "") for v in row.values()))
+    for data in receipts:
+        result = accept_receipt(runtime.store, runtime.renderer.catalog, data,
+                                runtime.clock.now())
+        print(json.dumps(result))
     return 0
 
 

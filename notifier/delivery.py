@@ -6,9 +6,12 @@ Safe to run twice for the same id: only a ``queued`` letter is taken (atomically
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
+
+import redis
 
 from notifier.catalog import Catalog
 from notifier.channels.base import Channel, Outgoing
@@ -16,8 +19,9 @@ from notifier.clock import Clock
 from notifier.context import letter_context
 from notifier.errors import PermanentError, TransientError
 from notifier.identifiers import letter_id as derive_letter_id
-from notifier.logging import get_logger
+from notifier.logging import get_logger, redact_text
 from notifier.models import CaseState, ChannelName, Letter, Receipt, Recipient, Status
+from notifier.pdf import PdfRenderer, sha256
 from notifier.planner import Planner
 from notifier.render import Renderer
 from notifier.settings import Settings
@@ -26,6 +30,8 @@ from notifier.store import Store
 log = get_logger(__name__)
 
 ALERT_KIND = "delivery_failed"
+MAX_RETRY_DELAY = 3600  # seconds; the backoff doubles up to this, then stays
+RECORD_RETRY_PAUSES = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds; well inside the lease
 
 
 class Deliverer:
@@ -34,6 +40,7 @@ class Deliverer:
         store: Store,
         planner: Planner,
         renderer: Renderer,
+        pdf: PdfRenderer,
         channels: Mapping[ChannelName, Channel],
         clock: Clock,
         settings: Settings,
@@ -41,6 +48,7 @@ class Deliverer:
         self.store = store
         self.planner = planner
         self.renderer = renderer
+        self.pdf = pdf
         self.catalog: Catalog = renderer.catalog
         self.channels = channels
         self.clock = clock
@@ -61,21 +69,37 @@ class Deliverer:
             bound.error("letter.orphaned")
             return None
         bound = bound.bind(case_id=letter.case_id, kind=letter.kind, attempt=attempts)
+        if letter.kind == ALERT_KIND and (verdict := self._failure_verdict(letter)) != "stands":
+            return self._hold_alert(letter, verdict, now, bound)
         try:
             receipt, deadline, document = self._send(letter, case, now)
         except TransientError as exc:
-            return self._retry(letter, str(exc), now, bound)
+            return self._retry(letter, exc, now, bound)
         except PermanentError as exc:
             return self._dead(letter, case, str(exc), now, bound)
-        self.store.save_document(letter_id, document)
-        self.store.transition(
-            letter, (Status.SENDING, Status.QUEUED), Status.SENT, now,
-            fields={"sent_at": now.isoformat(), "receipt": receipt.transport_id,
-                    **({"deadline": deadline} if deadline else {})},
-            audit={"channel": receipt.channel, "receipt": receipt.transport_id},
-        )
+        self._record_sent(letter, receipt, deadline, document, now)
         bound.info("letter.sent", channel=receipt.channel)
         return Status.SENT
+
+    def _record_sent(self, letter: Letter, receipt: Receipt, deadline: str | None,
+                     document: dict[str, str], now: datetime) -> None:
+        """Record the send, riding out a short Redis outage: if the record were lost, the
+        letter would be retaken after its lease and go out a second time."""
+        for pause in (*RECORD_RETRY_PAUSES, None):
+            try:
+                self.store.save_document(letter.letter_id, document)
+                self.store.transition(
+                    letter, (Status.SENDING, Status.QUEUED), Status.SENT, now,
+                    fields={"sent_at": now.isoformat(), "receipt": receipt.transport_id,
+                            **({"deadline": deadline} if deadline else {})},
+                    audit={"channel": receipt.channel, "receipt": receipt.transport_id},
+                )
+                return
+            except (redis.ConnectionError, redis.TimeoutError):
+                if pause is None:
+                    raise
+                log.warning("letter.record_retry", letter_id=letter.letter_id, pause=pause)
+                time.sleep(pause)
 
     def _send(self, letter: Letter, case: CaseState, now: datetime
               ) -> tuple[Receipt, str | None, dict[str, str]]:
@@ -85,16 +109,22 @@ class Deliverer:
         deadlines = self.planner.deadlines(letter, case, letters, send_date)
         context = letter_context(letter, case, self.settings, send_date, deadlines)
         rendered = self.renderer.render(letter.kind, context)
+        channel = self.channels[letter.channel]
+        pdf = self.pdf.render(rendered) if channel.wants_pdf else None
         outgoing = Outgoing(letter, self.catalog[letter.kind], rendered,
-                            _address(letter, case), now)
-        receipt = self.channels[letter.channel].deliver(outgoing)
+                            _address(letter, case), now, pdf)
+        receipt = channel.deliver(outgoing)
         deadline = deadlines.get("deadline")
+        # The PDF is rebuilt from this HTML on request; its hash proves it is the same one.
         document = {"title": rendered.title, "html": rendered.html, "text": rendered.text,
-                    "sent_at": now.isoformat(), "channel": letter.channel.value}
+                    "sent_at": now.isoformat(), "channel": letter.channel.value,
+                    **({"pdf_sha256": sha256(pdf)} if pdf else {})}
         return receipt, deadline.isoformat() if deadline else None, document
 
-    def _retry(self, letter: Letter, error: str, now: datetime, log: Any) -> Status:
-        delay = min(self.settings.retry_base_seconds * 2 ** max(letter.attempts - 1, 0), 3600)
+    def _retry(self, letter: Letter, exc: TransientError, now: datetime, log: Any) -> Status:
+        error = str(exc)
+        backoff = self.settings.retry_base_seconds * 2 ** max(letter.attempts - 1, 0)
+        delay = min(max(backoff, exc.retry_after or 0), MAX_RETRY_DELAY)
         if (now - letter.send_at).total_seconds() + delay > self.settings.retry_max_seconds:
             case = self.store.case(letter.case_id)
             assert case is not None
@@ -109,26 +139,60 @@ class Deliverer:
 
     def _dead(self, letter: Letter, case: CaseState, reason: str, now: datetime,
               log: Any) -> Status:
+        # The alert is stored first: a crash between the two steps leaves the letter to be
+        # retried (and the alert withdrawn if that succeeds), never dead without an alert.
+        alert = failure_alert(self.catalog, letter, reason, now)
+        if alert is not None:
+            self.store.add_letter(alert, now, why="alert_planned")
         self.store.transition(letter, (Status.SENDING, Status.QUEUED), Status.DEAD, now,
                               fields={"reason": reason[:500]}, audit={"reason": reason[:500]})
         log.error("letter.dead", reason=reason)
-        if letter.recipient is not Recipient.CASEWORKER and ALERT_KIND in self.catalog.kinds:
-            self.store.add_letter(self._alert(letter, reason, now), now, why="alert_planned")
         return Status.DEAD
 
-    def _alert(self, failed: Letter, reason: str, now: datetime) -> Letter:
-        return Letter(
-            letter_id=derive_letter_id(failed.case_id, failed.letter_id, ALERT_KIND),
-            case_id=failed.case_id,
-            kind=ALERT_KIND,
-            recipient=Recipient.CASEWORKER,
-            channel=ChannelName.MAIL,
-            send_at=now,
-            status=Status.SCHEDULED,
-            cause=failed.letter_id,
-            params={"failed_kind": failed.kind, "failed_title": self.catalog[failed.kind].title,
-                    "failed_reason": reason[:300]},
-        )
+    def _failure_verdict(self, alert: Letter) -> str:
+        """"stands" if the alert's letter is dead or Digital Post reported it undeliverable;
+        "pending" while it is still being tried; "withdrawn" if it went after all."""
+        failed = self.store.letter(alert.cause)
+        if failed is None:
+            return "withdrawn"
+        if failed.status is Status.DEAD or failed.receipt_status == "failed":
+            return "stands"
+        return "withdrawn" if failed.status.final else "pending"
+
+    def _hold_alert(self, alert: Letter, verdict: str, now: datetime, log: Any) -> Status:
+        if verdict == "pending":
+            # Stored just before its letter was marked dead, or the worker died in between
+            # and the letter waits for its lease: look again after a lease. Holding is not a
+            # delivery attempt, so it does not count towards max_attempts.
+            self.store.transition(alert, (Status.SENDING,), Status.SCHEDULED, now,
+                                  due=now + timedelta(seconds=self.settings.lease_seconds),
+                                  fields={"attempts": str(max(alert.attempts - 1, 0))},
+                                  audit={"reason": "waiting for the failed letter's outcome"})
+            return Status.SCHEDULED
+        self.store.transition(alert, (Status.SENDING,), Status.CANCELLED, now,
+                              audit={"reason": "the failed letter was delivered after all"})
+        log.info("letter.alert_withdrawn")
+        return Status.CANCELLED
+
+
+def failure_alert(catalog: Catalog, failed: Letter, reason: str, now: datetime
+                  ) -> Letter | None:
+    """The caseworker's ``delivery_failed`` alert for a citizen or employer letter (an
+    alert that failed itself cannot alert anyone by the same road: it is logged, dead)."""
+    if failed.recipient is Recipient.CASEWORKER or ALERT_KIND not in catalog.kinds:
+        return None
+    return Letter(
+        letter_id=derive_letter_id(failed.case_id, failed.letter_id, ALERT_KIND),
+        case_id=failed.case_id,
+        kind=ALERT_KIND,
+        recipient=Recipient.CASEWORKER,
+        channel=ChannelName.MAIL,
+        send_at=now,
+        status=Status.SCHEDULED,
+        cause=failed.letter_id,
+        params={"failed_kind": failed.kind, "failed_title": catalog[failed.kind].title,
+                "failed_reason": redact_text(reason)[:300]},
+    )
 
 
 def _address(letter: Letter, case: CaseState) -> dict[str, Any]:

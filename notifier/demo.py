@@ -58,6 +58,7 @@ def run_demo(settings: Settings, events_path: Path | None = None) -> int:
         _release_until(runtime, clock, None, reported)
     finally:
         worker.stop()
+        runtime.close()
     _summary(runtime)
     return 0
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from time import perf_counter
 
+import redis
 from dramatiq import Broker
 from dramatiq.message import Message
 
@@ -42,6 +43,16 @@ class Dispatcher:
         self.clock = clock
         self.batch = settings.claim_batch
         self.lease = timedelta(seconds=settings.lease_seconds)
+        self.max_queue_depth = settings.max_queue_depth
+
+    def safe_tick(self) -> Tick | None:
+        """The scheduler's job: a tick, or one warning line while Redis is unreachable (the
+        next tick simply tries again; a traceback per second would drown the log)."""
+        try:
+            return self.tick()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            log.warning("dispatcher.redis_unavailable", error=str(exc)[:200])
+            return None
 
     def tick(self) -> Tick:
         started = perf_counter()
@@ -52,14 +63,21 @@ class Dispatcher:
             log.warning("letter.requeued", letter_id=letter_id, why="lease expired")
             self.broker.enqueue(letter_message(letter_id))
         claimed = 0
+        # Back-pressure: a claimed letter must reach a worker within its lease, or the
+        # reaper sends it again; so claim no more than the workers have room for.
+        room = self.max_queue_depth - self.store.queue_depth()
         for _ in range(MAX_BATCHES_PER_TICK):
-            ids = self.store.claim_due(now, now + self.lease, self.batch)
+            limit = min(self.batch, room - claimed)
+            if limit <= 0:
+                break
+            ids = self.store.claim_due(now, now + self.lease, limit)
             for letter_id in ids:
                 self.broker.enqueue(letter_message(letter_id))
             claimed += len(ids)
-            if len(ids) < self.batch:
+            if len(ids) < limit:
                 break
         tick = Tick(claimed, len(requeued), perf_counter() - started)
+        self.store.record_tick(tick.seconds)
         if claimed or requeued:
             log.info("dispatcher.tick", claimed=claimed, requeued=len(requeued),
                      seconds=round(tick.seconds, 4))

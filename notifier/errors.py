@@ -56,7 +56,14 @@ class DeliveryError(NotifierError):
 
 
 class TransientError(DeliveryError):
-    """Worth retrying: connection refused, timeout, HTTP 5xx or 429, SMTP 4xx."""
+    """Worth retrying: connection refused, timeout, HTTP 5xx or 429, SMTP 4xx.
+
+    ``retry_after`` is the peer's own hint in seconds (HTTP Retry-After), if it gave one.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class PermanentError(DeliveryError):

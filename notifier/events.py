@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -261,7 +262,19 @@ def parse_event_json(text: str) -> Event:
     except json.JSONDecodeError as exc:
         message = f"not valid JSON: {exc.msg} at column {exc.colno}"
         raise InputError.single("(json)", message) from None
+    except RecursionError:  # the decoder recurses per level: hostile nesting must not crash
+        raise InputError.single("(json)", "not valid JSON: nested too deeply") from None
     return parse_event(raw)
+
+
+def validate_model(model: type[M], raw: object, *, prefix: str = "") -> M:
+    """Any request model (ad-hoc letters, previews) validated with the same field errors."""
+    return _validate(model, raw, prefix=prefix)
+
+
+def field_errors(errors: Iterable[Any], prefix: str = "") -> list[FieldError]:
+    """Pydantic errors (e.g. from FastAPI) as FieldErrors worded as everywhere else."""
+    return [_field_error(err, prefix) for err in errors]
 
 
 def _validate(model: type[M], raw: object, *, prefix: str) -> M:

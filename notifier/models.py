@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -60,20 +60,28 @@ class Letter:
     cancelled_by: str | None = None
     sent_at: datetime | None = None
     attempts: int = 0
-    reason: str | None = None
+    reason: str | None = None  # why it is dead
+    receipt: str | None = None  # the transport's id when sent (file name, SF1601, SMTP)
+    receipt_status: str | None = None  # Digital Post's later business receipt, if any
+    receipt_at: datetime | None = None
+    last_error: str | None = None  # the latest transient failure, while retrying
 
     def with_status(self, status: Status, **changes: Any) -> Letter:
         return replace(self, status=status, **changes)
 
     def to_hash(self) -> dict[str, str]:
-        """Flat string fields for a Redis hash; empty optionals are left out to save memory."""
+        """Flat string fields for a Redis hash. To save memory (most letters wait months),
+        empty optionals, a zero attempt count and the id (the key holds it) are left out."""
         raw = asdict(self)
+        del raw["letter_id"]
         out: dict[str, str] = {}
         for key, value in raw.items():
-            if value is None or value == "" or value == {}:
+            if value is None or value == "" or value == {} or (key == "attempts" and not value):
                 continue
             if key == "params":
                 out[key] = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+            elif key == "send_at":
+                out[key] = epoch_text(value)  # 10 characters instead of 25
             elif isinstance(value, datetime | date):
                 out[key] = value.isoformat()
             else:
@@ -81,24 +89,45 @@ class Letter:
         return out
 
     @classmethod
-    def from_hash(cls, raw: dict[str, str]) -> Letter:
+    def from_hash(cls, letter_id: str, raw: dict[str, str]) -> Letter:
         return cls(
-            letter_id=raw["letter_id"],
+            letter_id=letter_id,
             case_id=raw["case_id"],
             kind=raw["kind"],
             recipient=Recipient(raw["recipient"]),
             channel=ChannelName(raw["channel"]),
-            send_at=datetime.fromisoformat(raw["send_at"]),
+            send_at=_send_at(raw["send_at"]),
             status=Status(raw["status"]),
             cause=raw["cause"],
             scope=raw.get("scope", ""),
             deadline=date.fromisoformat(raw["deadline"]) if raw.get("deadline") else None,
             params=json.loads(raw["params"]) if raw.get("params") else {},
             cancelled_by=raw.get("cancelled_by"),
-            sent_at=datetime.fromisoformat(raw["sent_at"]) if raw.get("sent_at") else None,
+            sent_at=_instant(raw.get("sent_at")),
             attempts=int(raw.get("attempts", "0")),
             reason=raw.get("reason"),
+            receipt=raw.get("receipt"),
+            receipt_status=raw.get("receipt_status"),
+            receipt_at=_instant(raw.get("receipt_at")),
+            last_error=raw.get("last_error"),
         )
+
+
+def epoch_text(instant: datetime) -> str:
+    """An instant as compact epoch seconds ("1795420800", or with a fraction)."""
+    seconds = instant.timestamp()
+    return str(int(seconds)) if seconds.is_integer() else repr(seconds)
+
+
+def _send_at(text: str) -> datetime:
+    # Letters stored before send_at became epoch seconds hold ISO 8601; both are read.
+    if "T" in text:
+        return datetime.fromisoformat(text)
+    return datetime.fromtimestamp(float(text), UTC)
+
+
+def _instant(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
 
 
 @dataclass(frozen=True)

@@ -7,15 +7,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from notifier.catalog import load_catalog
+from notifier.catalog import LetterKind, load_catalog
+from notifier.channels.digital_post import MemoContent, memo_bytes, memo_message
 from notifier.context import jobcenter_context
 from notifier.errors import InputError, RenderError
-from notifier.memo import MemoDocument, MemoMessage, MemoParty, build_memo
-from notifier.render import Renderer
+from notifier.memo import MemoParty
+from notifier.pdf import PdfRenderer
+from notifier.render import Rendered, Renderer
 from notifier.rules import load_rules
 from notifier.settings import Settings
 
 PLACEHOLDER_CPR = "0101700000"  # previews go to this fictitious person, never a real one
+PREVIEW_UUID = "00000000-0000-4000-8000-000000000000"
 
 
 def renderer_for(settings: Settings) -> Renderer:
@@ -33,20 +36,23 @@ def render_kind(settings: Settings, kind: str, data: Path | None, fmt: str) -> b
         return rendered.html.encode()
     if fmt == "txt":
         return rendered.text.encode()
-    entry = renderer.catalog[kind]
+    pdf = PdfRenderer(settings.letters_dir).render(rendered)
+    if fmt == "pdf":
+        return pdf
+    return _preview_memo(settings, renderer.catalog[kind], rendered, pdf, context)
+
+
+def _preview_memo(settings: Settings, entry: LetterKind, rendered: Rendered, pdf: bytes,
+                  context: dict[str, Any]) -> bytes:
+    """The MeMo message the Digital Post channel would send, to a fictitious citizen."""
     employer = context.get("employer") or {}
     to_employer = context.get("letter", {}).get("recipient") == "employer" and employer
     recipient = (MemoParty(employer["cvr"], "CVR", employer["name"]) if to_employer
                  else MemoParty(PLACEHOLDER_CPR, "CPR", "Eksempel"))
-    return build_memo(MemoMessage(
-        message_uuid="00000000-0000-4000-8000-000000000000",
-        label=entry.title,
-        created=datetime(2026, 1, 1, tzinfo=UTC),
-        sender=MemoParty(settings.sender_cvr, "CVR", settings.sender_name),
-        recipient=recipient,
-        main_document=MemoDocument("brev.html", "text/html", rendered.html.encode()),
-        legal_notification=entry.legal_notification,
-    ))
+    content = MemoContent(PREVIEW_UUID, str(context.get("case", {}).get("case_id", "PREVIEW")),
+                          entry, rendered, pdf if settings.digital_post_pdf else None,
+                          datetime(2026, 1, 1, tzinfo=UTC))
+    return memo_bytes(memo_message(settings, content, recipient))
 
 
 def _context(renderer: Renderer, kind: str, data: Path | None,

@@ -8,6 +8,7 @@ Plain text is derived from the HTML so the two can never say different things.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from html.parser import HTMLParser
@@ -51,7 +52,7 @@ class Renderer:
     def render(self, kind: str, context: dict[str, Any]) -> Rendered:
         """Render ``kind``; RenderError names the template and the missing or bad value."""
         entry = self.catalog[kind]
-        missing = [path for path in entry.required if _lookup(context, path) in (None, "", [])]
+        missing = missing_values(entry.required, context)
         if missing:
             raise RenderError(f"{kind}.html: missing required value(s): {', '.join(missing)}")
         name = f"{kind}.html"
@@ -85,6 +86,11 @@ class Renderer:
         if not isinstance(local, datetime):
             raise RenderError(f"{value!r} has no time of day")
         return format_time(local, "HH.mm", locale="da")
+
+
+def missing_values(required: Iterable[str], context: dict[str, Any]) -> list[str]:
+    """The required dotted context paths that are absent or empty."""
+    return [path for path in required if _lookup(context, path) in (None, "", [])]
 
 
 def _lookup(context: dict[str, Any], path: str) -> Any:

@@ -13,6 +13,7 @@ Rules are data. A reference names where a date or instant comes from:
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import time
@@ -99,8 +100,13 @@ def _load_file(path: Path) -> dict[str, LetterRule]:
     if unknown:
         raise ConfigError(f"{path.name}: unknown top-level keys: {', '.join(sorted(unknown))}")
     out = {}
-    for kind, raw in doc.get("letters", {}).items():
+    letters = doc.get("letters", {})
+    if not isinstance(letters, dict):
+        raise ConfigError(f"{path.name}: letters: must be a table of [letters.<kind>] tables")
+    for kind, raw in letters.items():
         where = f"{path.name}: letters.{kind}"
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{where}: must be a table (recipient, on, send, ...)")
         try:
             out[kind] = _parse_rule(kind, raw, path.name)
         except _FieldProblem as exc:
@@ -131,7 +137,7 @@ def _parse_rule(kind: str, raw: dict[str, Any], source: str) -> LetterRule:
     except ValueError:
         raise _FieldProblem("recipient", "must be citizen, employer or caseworker") from None
     scope = raw.get("scope")
-    if scope is not None and scope not in SCOPES:
+    if scope is not None and (not isinstance(scope, str) or scope not in SCOPES):
         raise _FieldProblem("scope", f"must be one of {', '.join(SCOPES)}")
     standby = raw.get("standby", "send")
     if standby not in ("send", "suppress"):
@@ -139,13 +145,16 @@ def _parse_rule(kind: str, raw: dict[str, Any], source: str) -> LetterRule:
     sends = raw["send"] if isinstance(raw["send"], list) else [raw["send"]]
     if not sends:
         raise _FieldProblem("send", "needs at least one entry")
+    extras = raw.get("extra_deadlines", {})
+    if not isinstance(extras, dict):
+        raise _FieldProblem("extra_deadlines", "must be a table of name = {from = ...}")
     cancel_on = _as_list(raw.get("cancel_on", []), "cancel_on")
     for index, event in enumerate(cancel_on):
-        if event not in DATA_MODELS:
+        if not isinstance(event, str) or event not in DATA_MODELS:
             raise _FieldProblem(f"cancel_on[{index}]", f"unknown event type {event!r}")
     only_after = _as_list(raw.get("only_after", []), "only_after")
     for index, ref in enumerate(only_after):
-        if not (isinstance(ref, str) and ref.startswith("letter.") and ref.endswith(".send_at")):
+        if not (isinstance(ref, str) and re.fullmatch(r"letter\.[^.]+\.send_at", ref)):
             raise _FieldProblem(f"only_after[{index}]", "must be letter.<kind>.send_at")
     return LetterRule(
         kind=kind,
@@ -156,7 +165,7 @@ def _parse_rule(kind: str, raw: dict[str, Any], source: str) -> LetterRule:
         deadline=_parse_when(raw["deadline"], "deadline") if "deadline" in raw else None,
         extra_deadlines={
             name: _parse_when(spec, f"extra_deadlines.{name}")
-            for name, spec in raw.get("extra_deadlines", {}).items()
+            for name, spec in extras.items()
         },
         only_after=tuple(only_after),
         cancel_on=frozenset(cancel_on),
@@ -181,9 +190,11 @@ def _parse_trigger(raw: object, index: int) -> Trigger:
     if not isinstance(raw, dict) or set(raw) - {"event", "when"} or "event" not in raw:
         raise _FieldProblem(name, "must be an event type or {event = ..., when = {...}}")
     event = raw["event"]
-    if event not in DATA_MODELS:
+    if not isinstance(event, str) or event not in DATA_MODELS:
         raise _FieldProblem(f"{name}.event", f"unknown event type {event!r}")
     when = raw.get("when", {})
+    if not isinstance(when, dict):
+        raise _FieldProblem(f"{name}.when", 'must be a table {"event.<field>" = value}')
     for key in when:
         source, _, attr = key.partition(".")
         known = (source == "event" and attr in DATA_MODELS[event].model_fields) or (
@@ -204,6 +215,8 @@ def _parse_when(raw: object, name: str) -> When:
         raise _FieldProblem(name, "takes from (required), add, roll and at")
     base = raw["from"]
     _check_base(base, name)
+    if not isinstance(raw.get("add", ""), str):
+        raise _FieldProblem(f"{name}.add", "must be a string like '8 days'")
     try:
         offset = Offset.parse(raw["add"]) if "add" in raw else None
     except ValueError as exc:
@@ -227,7 +240,7 @@ def _check_base(base: object, name: str) -> None:
         base in ("now", "send_date", "meeting.starts_at")
         or (source == "fact" and rest in FACTS)
         or (source == "event" and bool(rest))
-        or (source == "letter" and rest.rpartition(".")[2] in ("send_at", "deadline"))
+        or (source == "letter" and re.fullmatch(r"[^.]+\.(send_at|deadline)", rest) is not None)
     )
     if not ok:
         raise _FieldProblem(

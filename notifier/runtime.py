@@ -15,14 +15,17 @@ from notifier.broker import build_broker
 from notifier.calendar import ClosedDays, DanishCalendar
 from notifier.catalog import load_catalog
 from notifier.channels.base import Channel
-from notifier.channels.digital_post import DigitalPost, FileTransport
-from notifier.channels.mail import OutboxMail
-from notifier.channels.print import OutboxPrint
+from notifier.channels.digital_post import DigitalPost, FileTransport, MemoTransport
+from notifier.channels.gateway import GatewayTransport, KombiChoice, Sf1601Gateway
+from notifier.channels.mail import Mail, MailFolder, MailTransport
+from notifier.channels.print import GatewayPrint, Print, PrintJobFolder, PrintTransport
+from notifier.channels.smtp import SmtpTransport
 from notifier.clock import Clock, SystemClock
 from notifier.delivery import Deliverer
 from notifier.dispatcher import Dispatcher
 from notifier.errors import ConfigError
 from notifier.models import ChannelName
+from notifier.pdf import PdfRenderer
 from notifier.planner import Planner
 from notifier.render import Renderer
 from notifier.rules import load_rules
@@ -58,12 +61,24 @@ def redis_client(settings: Settings) -> redis.Redis:
                                 socket_timeout=10, socket_connect_timeout=5)
 
 
-def build_channels(settings: Settings) -> dict[ChannelName, Channel]:
+def build_channels(settings: Settings, clock: Clock) -> dict[ChannelName, Channel]:
+    """The channels the settings choose: files in the outbox by default, or the SF1601
+    gateway (Digital Post, print) and an SMTP server (mail)."""
     outbox = Path(settings.outbox_dir)
+    gateway = Sf1601Gateway(settings, clock) if settings.gateway_url else None
+    memo: MemoTransport = FileTransport(outbox)
+    printing: PrintTransport = PrintJobFolder(outbox)
+    mail: MailTransport = MailFolder(outbox)
+    if settings.digital_post_transport == "http" and gateway:
+        memo = GatewayTransport(gateway, KombiChoice.DIGITAL)
+    if settings.print_transport == "http" and gateway:
+        printing = GatewayPrint(settings, GatewayTransport(gateway, KombiChoice.PHYSICAL))
+    if settings.mail_transport == "smtp":
+        mail = SmtpTransport(settings)
     return {
-        ChannelName.DIGITAL_POST: DigitalPost(settings, FileTransport(outbox)),
-        ChannelName.PRINT: OutboxPrint(outbox),
-        ChannelName.MAIL: OutboxMail(outbox, sender=settings.jobcenter_email),
+        ChannelName.DIGITAL_POST: DigitalPost(settings, memo),
+        ChannelName.PRINT: Print(printing),
+        ChannelName.MAIL: Mail(settings.mail_from, mail),
     }
 
 
@@ -75,10 +90,16 @@ class Runtime:
     store: Store
     planner: Planner
     renderer: Renderer
+    pdf: PdfRenderer
     broker: dramatiq.Broker
     deliverer: Deliverer
     dispatcher: Dispatcher
     channels: dict[ChannelName, Channel] = field(default_factory=dict)
+
+    def close(self) -> None:
+        """Close the channels' connections (SMTP, the gateway's HTTP pool)."""
+        for channel in self.channels.values():
+            channel.close()
 
 
 def build_runtime(
@@ -95,10 +116,11 @@ def build_runtime(
     planner = build_planner(settings)
     catalog = load_catalog(settings.letters_dir)
     renderer = Renderer(settings.letters_dir, catalog, settings.zone)
-    channels = channels or build_channels(settings)
+    pdf = PdfRenderer(settings.letters_dir)
+    channels = channels or build_channels(settings, clock)
     broker = build_broker(client)
-    deliverer = Deliverer(store, planner, renderer, channels, clock, settings)
+    deliverer = Deliverer(store, planner, renderer, pdf, channels, clock, settings)
     declare_actors(broker, deliverer)
     dispatcher = Dispatcher(store, broker, clock, settings)
-    return Runtime(settings, clock, client, store, planner, renderer, broker, deliverer,
+    return Runtime(settings, clock, client, store, planner, renderer, pdf, broker, deliverer,
                    dispatcher, channels)

@@ -12,9 +12,17 @@ from collections.abc import Mapping
 from datetime import time
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from notifier.errors import ConfigError
@@ -50,9 +58,51 @@ class Settings(BaseSettings):
         default="http://localhost:8000/ui/cases", description="Link base for caseworker alerts"
     )
 
+    digital_post_transport: Literal["file", "http"] = Field(
+        default="file", description="file: MeMo files in the outbox; http: the SF1601 gateway"
+    )
+    digital_post_pdf: bool = Field(
+        default=True, description="MeMo main document as PDF (HTML alternative); false: HTML"
+    )
+    print_transport: Literal["file", "http"] = Field(
+        default="file", description="file: PDF + address JSON in the outbox; http: gateway"
+    )
+    gateway_url: str | None = Field(
+        default=None, description="SF1601 kombi endpoint (https) for the http transports"
+    )
+    gateway_cert_file: Path | None = Field(default=None, description="Client certificate (PEM)")
+    gateway_key_file: Path | None = Field(default=None, description="Client key (PEM)")
+    gateway_ca_file: Path | None = Field(default=None, description="CA bundle for the gateway")
+    gateway_timeout: float = Field(default=30.0, gt=0, description="Seconds per gateway call")
+
+    mail_transport: Literal["file", "smtp"] = Field(
+        default="file", description="file: .eml files in the outbox; smtp: send"
+    )
+    smtp_host: str = Field(default="localhost", description="SMTP server")
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_tls: Literal["starttls", "implicit", "none"] = Field(
+        default="starttls", description="starttls (required), implicit TLS, or none (dev only)"
+    )
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_ca_file: Path | None = Field(default=None, description="CA bundle to verify SMTP")
+    smtp_timeout: float = Field(default=30.0, gt=0, description="Seconds per SMTP operation")
+    mail_from: str = Field(default="jobcenter@eksempel.dk", description="From address")
+
+    api_host: str = Field(default="127.0.0.1", description="notifier api / serve bind host")
+    api_port: int = Field(default=8000, ge=0, le=65535, description="API port (0 = any)")
+    api_tokens: SecretStr = Field(
+        default=SecretStr(""),
+        description="Comma-separated role:name:sha256hex entries (see notifier token)",
+    )
+    api_max_body_bytes: int = Field(default=1_000_000, ge=1024, description="Request limit")
+
     dispatch_interval: float = Field(default=1.0, gt=0, description="Seconds between ticks")
     claim_batch: int = Field(default=500, ge=1, le=10_000, description="Letters per claim")
     lease_seconds: int = Field(default=300, ge=5, description="Claim lease before re-queue")
+    max_queue_depth: int = Field(
+        default=1000, ge=1, description="Claim no more while the work queue holds this many"
+    )
     max_attempts: int = Field(default=12, ge=1, description="Send attempts before dead")
     retry_base_seconds: int = Field(default=30, ge=1, description="First retry delay")
     retry_max_seconds: int = Field(default=6 * 3600, ge=60, description="Give up after this")
@@ -88,6 +138,27 @@ class Settings(BaseSettings):
             raise ValueError(problem)
         return value
 
+    @field_validator("gateway_url")
+    @classmethod
+    def _gateway_scheme(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parts = urlsplit(value)
+        # Plain http would carry CPR numbers in the clear; only a loopback test gateway may.
+        loopback = parts.hostname in {"127.0.0.1", "localhost", "::1"}
+        if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+            raise ValueError("must be an https URL (http only to a loopback address)")
+        return value
+
+    @model_validator(mode="after")
+    def _transports_configured(self) -> Settings:
+        uses_gateway = "http" in (self.digital_post_transport, self.print_transport)
+        if uses_gateway and not self.gateway_url:
+            raise ValueError("NOTIFIER_GATEWAY_URL is required when a transport is 'http'")
+        if bool(self.gateway_cert_file) != bool(self.gateway_key_file):
+            raise ValueError("NOTIFIER_GATEWAY_CERT_FILE and _KEY_FILE go together")
+        return self
+
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
@@ -120,8 +191,11 @@ def load_settings(**overrides: object) -> Settings:
         settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         for err in exc.errors():
-            name = ENV_PREFIX + ".".join(str(p) for p in err["loc"]).upper()
-            problems.append(f"{name}: {err['msg']}")
+            message = str(err["msg"]).removeprefix("Value error, ")
+            if err["loc"]:
+                name = ENV_PREFIX + ".".join(str(p) for p in err["loc"]).upper()
+                message = f"{name}: {message}"
+            problems.append(message)
     else:
         if not problems:
             return settings

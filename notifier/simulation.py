@@ -35,6 +35,9 @@ def read_events(lines: Iterable[str]) -> list[NumberedEvent]:
             raw = json.loads(text)
         except json.JSONDecodeError as exc:
             raise InputError.single("(json)", exc.msg, where=f"line {number}") from None
+        except RecursionError:  # hostile nesting; the decoder recurses per level
+            raise InputError.single("(json)", "nested too deeply", where=f"line {number}"
+                                    ) from None
         try:
             out.append(NumberedEvent(number, parse_event(raw)))
         except InputError as exc:

@@ -10,13 +10,17 @@ Keys (prefix ``notifier:``):
   event:<id>           string, an applied event (idempotency and record)
   doc:<letter id>      hash, the exact document sent (for aktindsigt)
   heartbeat:dispatcher string, last tick time
+  heartbeat:dispatcher:seconds  string, how long the last tick took
+  stats                hash, counters shared by every process for /metrics:
+                       ``planned|suppressed|sent|cancelled|dead`` ``|kind|channel``, the
+                       due-lag histogram (``lag_le:<seconds>``, ``lag_sum``) of sent letters
 Every group of writes that belongs together happens in one MULTI/EXEC or Lua script.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -34,6 +38,13 @@ DUE = P + "due"
 INFLIGHT = P + "inflight"
 LETTER = P + "letter:"
 HEARTBEAT = P + "heartbeat:dispatcher"
+TICK_SECONDS = P + "heartbeat:dispatcher:seconds"
+STATS = P + "stats"
+# Dramatiq's own hash of messages enqueued and not yet acknowledged (its Redis layout).
+QUEUE_MESSAGES = f"{names.DRAMATIQ_NAMESPACE}:{names.QUEUE_LETTERS}.msgs"
+# Upper bounds (seconds) of the due-lag histogram: from planned send time to sent.
+LAG_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 86400.0)
+COUNTED = (Status.SENT, Status.CANCELLED, Status.DEAD)
 MAX_APPLY_RETRIES = 50
 
 
@@ -84,7 +95,7 @@ class Store:
     # --- reading ------------------------------------------------------------------------
     def letter(self, letter_id: str) -> Letter | None:
         raw = self.redis.hgetall(LETTER + letter_id)
-        return Letter.from_hash(_decode(raw)) if raw else None
+        return Letter.from_hash(letter_id, _decode(raw)) if raw else None
 
     def case(self, case_id: str) -> CaseState | None:
         raw = self.redis.get(self.case_key(case_id))
@@ -103,7 +114,16 @@ class Store:
             raws = pipe.execute()
         else:
             raws = [client.hgetall(LETTER + letter_id) for letter_id in ids]
-        return {i: Letter.from_hash(_decode(r)) for i, r in zip(ids, raws, strict=True) if r}
+        return {i: Letter.from_hash(i, _decode(r)) for i, r in zip(ids, raws, strict=True) if r}
+
+    def known_events(self, event_ids: Iterable[str]) -> set[str]:
+        """Which of these event ids were applied already (re-submitting one is a no-op)."""
+        ids = list(event_ids)
+        with self.redis.pipeline(transaction=False) as pipe:
+            for event_id in ids:
+                pipe.exists(f"{P}event:{event_id}")
+            found = pipe.execute()
+        return {i for i, hit in zip(ids, found, strict=True) if hit}
 
     def audit(self, case_id: str) -> list[dict[str, Any]]:
         return [json.loads(item) for item in self.redis.lrange(self.audit_key(case_id), 0, -1)]
@@ -121,6 +141,14 @@ class Store:
 
     def due_count(self) -> int:
         return int(self.redis.zcard(DUE))
+
+    def queue_depth(self) -> int:
+        """Messages in the Dramatiq queue not yet acknowledged by a worker."""
+        return int(self.redis.hlen(QUEUE_MESSAGES))
+
+    def stats(self) -> dict[str, float]:
+        """The shared counters (see the module docstring), as numbers."""
+        return {k.decode(): float(v) for k, v in self.redis.hgetall(STATS).items()}
 
     # --- events -------------------------------------------------------------------------
     def apply_event(self, event: Event, planner: Planner, now: datetime) -> Applied:
@@ -162,29 +190,60 @@ class Store:
         pipe.set(f"{P}event:{event.event_id}", json.dumps(event.payload(), ensure_ascii=False))
         pipe.set(self.case_key(case_id), plan.case.model_dump_json())
         for letter in plan.planned:
-            pipe.hset(LETTER + letter.letter_id, mapping=letter.to_hash())
-            pipe.sadd(self.case_letters_key(case_id), letter.letter_id)
-            if letter.status is Status.SCHEDULED:
-                pipe.zadd(DUE, {letter.letter_id: epoch(letter.send_at)})
+            self._write_letter(pipe, letter)
         for letter in plan.cancelled:
             pipe.hset(LETTER + letter.letter_id, mapping={
                 "status": Status.CANCELLED.value, "cancelled_by": event.event_id})
             pipe.zrem(DUE, letter.letter_id)
             pipe.zrem(INFLIGHT, letter.letter_id)
+            pipe.hincrby(STATS, _stat(Status.CANCELLED.value, letter), 1)
         pipe.rpush(self.audit_key(case_id), _audit(now, "event_applied", event_id=event.event_id,
                    type=event.type, planned=[x.letter_id for x in plan.planned],
                    cancelled=[x.letter_id for x in plan.cancelled]))
 
-    def add_letter(self, letter: Letter, now: datetime, *, why: str) -> None:
-        """Persist a letter planned outside the rules (ad hoc, delivery alerts)."""
+    def _write_letter(self, pipe: Any, letter: Letter) -> None:
+        pipe.hset(LETTER + letter.letter_id, mapping=letter.to_hash())
+        pipe.sadd(self.case_letters_key(letter.case_id), letter.letter_id)
+        if letter.status is Status.SCHEDULED:
+            pipe.zadd(DUE, {letter.letter_id: epoch(letter.send_at)})
+        pipe.hincrby(STATS, _stat("planned", letter), 1)
+        if letter.status is Status.SUPPRESSED:
+            pipe.hincrby(STATS, _stat(Status.SUPPRESSED.value, letter), 1)
+
+    def add_letter(self, letter: Letter, now: datetime, *, why: str,
+                   audit: Mapping[str, Any] | None = None) -> bool:
+        """Persist a letter planned outside the rules (ad hoc, delivery alerts).
+
+        Only a new letter id is written: a retried request (same derived id) must not
+        reset a letter that has meanwhile been claimed or sent. False if it existed.
+        """
+        def write(pipe: Any) -> None:
+            self._write_letter(pipe, letter)
+            pipe.rpush(self.audit_key(letter.case_id), _audit(
+                now, why, letter_id=letter.letter_id, kind=letter.kind, **(audit or {})))
+
+        return self._write_once(LETTER + letter.letter_id,
+                                lambda pipe: bool(pipe.exists(LETTER + letter.letter_id)), write)
+
+    def _write_once(self, key: str, done: Callable[[Any], bool],
+                    write: Callable[[Any], None]) -> bool:
+        """WATCH ``key``; unless ``done`` (read on the watching pipe) says it is already so,
+        ``write`` in one MULTI/EXEC. True if written; retried if ``key`` changed meanwhile."""
+        pipe: Any
         with self.redis.pipeline() as pipe:
-            pipe.hset(LETTER + letter.letter_id, mapping=letter.to_hash())
-            pipe.sadd(self.case_letters_key(letter.case_id), letter.letter_id)
-            if letter.status is Status.SCHEDULED:
-                pipe.zadd(DUE, {letter.letter_id: epoch(letter.send_at)})
-            pipe.rpush(self.audit_key(letter.case_id),
-                       _audit(now, why, letter_id=letter.letter_id, kind=letter.kind))
-            pipe.execute()
+            for _ in range(MAX_APPLY_RETRIES):
+                try:
+                    pipe.watch(key)
+                    if done(pipe):
+                        pipe.unwatch()
+                        return False
+                    pipe.multi()
+                    write(pipe)
+                    pipe.execute()
+                    return True
+                except redis.WatchError:
+                    continue
+        raise redis.WatchError(f"{key}: kept changing; try again")
 
     # --- dispatching --------------------------------------------------------------------
     def claim_due(self, now: datetime, lease_until: datetime, limit: int) -> list[str]:
@@ -199,6 +258,14 @@ class Store:
     def heartbeat(self, now: datetime) -> None:
         self.redis.set(HEARTBEAT, now.isoformat())
 
+    def record_tick(self, seconds: float) -> None:
+        """How long the dispatcher's last tick took, for /metrics in any process."""
+        self.redis.set(TICK_SECONDS, repr(seconds))
+
+    def last_tick_seconds(self) -> float | None:
+        raw = self.redis.get(TICK_SECONDS)
+        return float(raw) if raw else None
+
     def last_heartbeat(self) -> datetime | None:
         raw = self.redis.get(HEARTBEAT)
         return datetime.fromisoformat(raw.decode()) if raw else None
@@ -206,7 +273,7 @@ class Store:
     # --- delivering ---------------------------------------------------------------------
     def begin_send(self, letter_id: str, lease_until: datetime, max_attempts: int
                    ) -> tuple[Status | None, int]:
-        status, attempts = self._begin(keys=[LETTER + letter_id, INFLIGHT],
+        status, attempts = self._begin(keys=[LETTER + letter_id, INFLIGHT, STATS],
                                        args=[letter_id, epoch(lease_until), max_attempts])
         text = status.decode()
         return (None if text == "missing" else Status(text)), int(attempts)
@@ -226,20 +293,59 @@ class Store:
         flat: list[str] = [x for pair in (fields or {}).items() for x in pair]
         entry = _audit(now, new.value, letter_id=letter.letter_id, kind=letter.kind,
                        **(audit or {}))
+        stats, lag = _transition_stats(letter, new, now)
         result = self._transition(
-            keys=[LETTER + letter.letter_id, DUE, INFLIGHT, self.audit_key(letter.case_id)],
+            keys=[LETTER + letter.letter_id, DUE, INFLIGHT, self.audit_key(letter.case_id),
+                  STATS],
             args=[letter.letter_id, "," + ",".join(s.value for s in expected) + ",", new.value,
-                  "" if due is None else epoch(due), entry, *flat],
+                  "" if due is None else epoch(due), entry, " ".join(stats), lag, *flat],
         )
         return bool(result == b"ok")
 
     def save_document(self, letter_id: str, document: Mapping[str, str]) -> None:
         self.redis.hset(f"{P}doc:{letter_id}", mapping=dict(document))
 
+    def record_receipt(self, letter: Letter, fields: Mapping[str, str], now: datetime) -> bool:
+        """Store a Digital Post business receipt on its letter, with an audit entry, once:
+        False if the letter already holds exactly this receipt (a redelivered callback)."""
+        key = LETTER + letter.letter_id
+
+        def held(pipe: Any) -> bool:
+            values = pipe.hmget(key, *fields)
+            return [v.decode() if v else None for v in values] == list(fields.values())
+
+        def write(pipe: Any) -> None:
+            pipe.hset(key, mapping=dict(fields))
+            pipe.rpush(self.audit_key(letter.case_id), _audit(
+                now, "receipt", letter_id=letter.letter_id, **fields))
+
+        return self._write_once(key, held, write)
+
 
 def _audit(now: datetime, what: str, **detail: Any) -> str:
     return json.dumps({"at": now.isoformat(), "what": what, **detail}, ensure_ascii=False,
                       default=str)
+
+
+def _stat(what: str, letter: Letter) -> str:
+    return f"{what}|{letter.kind}|{letter.channel.value}"
+
+
+def lag_bucket(seconds: float) -> str:
+    """The stats field of the smallest histogram bucket that holds ``seconds``."""
+    bound = next((b for b in LAG_BUCKETS if seconds <= b), None)
+    return f"lag_le:{bound:g}" if bound is not None else "lag_le:+Inf"
+
+
+def _transition_stats(letter: Letter, new: Status, now: datetime) -> tuple[list[str], str]:
+    """Counters a transition to ``new`` increments, and the due lag of a sent letter."""
+    if new not in COUNTED:
+        return [], ""
+    stats = [_stat(new.value, letter)]
+    if new is not Status.SENT:
+        return stats, ""
+    lag = max((now - letter.send_at).total_seconds(), 0.0)
+    return [*stats, lag_bucket(lag)], repr(lag)
 
 
 def _decode(raw: Mapping[bytes, bytes]) -> dict[str, str]:

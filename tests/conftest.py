@@ -14,6 +14,7 @@ import pytest
 from notifier.clock import SimulatedClock
 from notifier.events import Event, parse_event
 from notifier.settings import Settings, load_settings
+from tests.support.log_leak import pytest_runtest_makereport  # noqa: F401  (fails CPR in logs)
 
 CPH = ZoneInfo("Europe/Copenhagen")
 XSD_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "memo-1.1-xsd"

@@ -23,13 +23,19 @@ class Outgoing:
     rendered: Rendered
     address: dict[str, Any]  # citizen (with cpr), employer (cvr) or caseworker (email)
     created: datetime  # UTC send instant
+    pdf: bytes | None = None  # the letter as PDF, for channels that send or print one
 
 
 class Channel(Protocol):
     name: ChannelName
+    wants_pdf: bool  # the deliverer renders the PDF once, and keeps its hash as the record
 
     def deliver(self, outgoing: Outgoing) -> Receipt:
         """Deliver once, idempotently per letter id; raise Transient/PermanentError."""
+        ...
+
+    def close(self) -> None:
+        """Release connections (at shutdown)."""
         ...
 
 

@@ -6,13 +6,17 @@ failure is recognisable as the same message by Digital Post.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from notifier.catalog import LetterKind
 from notifier.channels.base import Outgoing, write_atomically
 from notifier.errors import PermanentError
 from notifier.memo import MemoAction, MemoDocument, MemoMessage, MemoParty, build_memo
 from notifier.models import ChannelName, Receipt, Recipient
+from notifier.render import Rendered
 from notifier.settings import Settings
 
 
@@ -21,17 +25,61 @@ class MemoTransport(Protocol):
         """Hand over one MeMo message; return the transport's id for it."""
         ...
 
+    def close(self) -> None: ...
+
 
 class FileTransport:
-    """``<outbox>/digital_post/<letter id>.xml``: the embedded default and for inspection."""
+    """``<outbox>/<folder>/<letter id>.xml``: the embedded default and for inspection."""
 
-    def __init__(self, outbox: Path) -> None:
-        self.directory = outbox / "digital_post"
+    def __init__(self, outbox: Path, folder: str = "digital_post") -> None:
+        self.directory = outbox / folder
 
     def send(self, letter_id: str, memo: bytes) -> str:
         path = self.directory / f"{letter_id}.xml"
         write_atomically(path, memo)
         return f"file:{path.name}"
+
+    def close(self) -> None:
+        pass  # nothing held open
+
+
+@dataclass(frozen=True)
+class MemoContent:
+    """What goes into one MeMo message besides the parties."""
+
+    message_uuid: str
+    case_id: str
+    kind: LetterKind
+    rendered: Rendered
+    pdf: bytes | None
+    created: datetime
+
+
+def memo_message(settings: Settings, content: MemoContent, recipient: MemoParty) -> MemoMessage:
+    """The MeMo message for a letter: PDF main document with the HTML alternative, or HTML
+    with a text alternative when there is no PDF."""
+    html = MemoDocument("brev.html", "text/html", content.rendered.html.encode("utf-8"))
+    text = MemoDocument("brev.txt", "text/plain", content.rendered.text.encode("utf-8"))
+    if content.pdf is not None:
+        main, alternatives = MemoDocument("brev.pdf", "application/pdf", content.pdf), (html,)
+    else:
+        main, alternatives = html, (text,)
+    actions: tuple[MemoAction, ...] = ()
+    if content.kind.action:
+        actions = (MemoAction(label=content.kind.action, url=settings.self_service_url),)
+    return MemoMessage(
+        message_uuid=content.message_uuid,
+        label=content.kind.title,
+        created=content.created,
+        sender=MemoParty(settings.sender_cvr, "CVR", settings.sender_name),
+        recipient=recipient,
+        main_document=main,
+        alternatives=alternatives,
+        legal_notification=content.kind.legal_notification,
+        notification=content.kind.notification,
+        case_id=content.case_id,
+        actions=actions,
+    )
 
 
 class DigitalPost:
@@ -40,35 +88,35 @@ class DigitalPost:
     def __init__(self, settings: Settings, transport: MemoTransport) -> None:
         self.settings = settings
         self.transport = transport
+        self.wants_pdf = settings.digital_post_pdf
 
     def deliver(self, outgoing: Outgoing) -> Receipt:
-        memo = build_memo(self.message(outgoing))
+        memo = memo_bytes(self.message(outgoing))
         transport_id = self.transport.send(outgoing.letter.letter_id, memo)
         return Receipt(self.name.value, transport_id, outgoing.created)
 
     def message(self, outgoing: Outgoing) -> MemoMessage:
-        kind = outgoing.kind
-        actions: tuple[MemoAction, ...] = ()
-        if kind.action:
-            actions = (MemoAction(label=kind.action, url=self.settings.self_service_url),)
-        return MemoMessage(
-            message_uuid=outgoing.letter.letter_id,
-            label=kind.title,
-            created=outgoing.created,
-            sender=MemoParty(self.settings.sender_cvr, "CVR", self.settings.sender_name),
-            recipient=_recipient(outgoing),
-            main_document=MemoDocument("brev.html", "text/html",
-                                       outgoing.rendered.html.encode("utf-8")),
-            alternatives=(MemoDocument("brev.txt", "text/plain",
-                                       outgoing.rendered.text.encode("utf-8")),),
-            legal_notification=kind.legal_notification,
-            notification=kind.notification,
-            case_id=outgoing.letter.case_id,
-            actions=actions,
-        )
+        return memo_message(self.settings, content_of(outgoing), memo_recipient(outgoing))
+
+    def close(self) -> None:
+        self.transport.close()
 
 
-def _recipient(outgoing: Outgoing) -> MemoParty:
+def memo_bytes(message: MemoMessage) -> bytes:
+    """build_memo, with its refusal (which names the field) made a permanent error."""
+    try:
+        return build_memo(message)
+    except ValueError as exc:
+        raise PermanentError(f"MeMo message refused: {exc}") from None
+
+
+def content_of(outgoing: Outgoing) -> MemoContent:
+    letter = outgoing.letter
+    return MemoContent(letter.letter_id, letter.case_id, outgoing.kind, outgoing.rendered,
+                       outgoing.pdf, outgoing.created)
+
+
+def memo_recipient(outgoing: Outgoing) -> MemoParty:
     address = outgoing.address
     if outgoing.letter.recipient is Recipient.EMPLOYER:
         if not address.get("cvr"):

@@ -1,43 +1,102 @@
-"""Physical post for citizens exempt from Digital Post: a print job per letter."""
+"""Physical post for citizens exempt from Digital Post: the letter as PDF, printed.
+
+Transports: ``file`` writes ``<outbox>/print/<letter id>.pdf`` and a ``.json`` job with
+the window-envelope address (for a print shop's hot folder); ``http`` sends the MeMo
+message with the PDF to the SF1601 gateway with KombiValgKode "Fysisk Post", where
+remote print (Fjernprint) takes the address from the CPR register.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from notifier.channels.base import Outgoing, write_atomically
+from notifier.channels.digital_post import (
+    MemoTransport,
+    content_of,
+    memo_bytes,
+    memo_message,
+    memo_recipient,
+)
 from notifier.errors import PermanentError
 from notifier.models import ChannelName, Receipt
+from notifier.settings import Settings
+
+ADDRESS_PARTS = ("street", "postcode", "city")
 
 
 def postal_address(outgoing: Outgoing) -> dict[str, Any]:
     """The window-envelope address; a missing part is a permanent error naming it."""
     address = outgoing.address.get("address") or {}
-    for part in ("street", "postcode", "city"):
+    for part in ADDRESS_PARTS:
         if not str(address.get(part, "")).strip():
             raise PermanentError(f"citizen.address.{part}: missing; the letter cannot be posted")
     return {"name": outgoing.address.get("name", ""), **address}
 
 
-class OutboxPrint:
-    """Writes ``<outbox>/print/<letter id>.html`` plus a ``.json`` job with the address."""
+class PrintTransport(Protocol):
+    def send(self, outgoing: Outgoing, pdf: bytes) -> str:
+        """Hand over one print job; return the transport's id for it."""
+        ...
 
-    name = ChannelName.PRINT
+    def close(self) -> None: ...
+
+
+class PrintJobFolder:
+    """``file`` transport: PDF plus address JSON, the JSON written last as the go signal."""
 
     def __init__(self, outbox: Path) -> None:
         self.directory = outbox / "print"
 
-    def deliver(self, outgoing: Outgoing) -> Receipt:
+    def send(self, outgoing: Outgoing, pdf: bytes) -> str:
+        stem = self.directory / outgoing.letter.letter_id
         job = {
             "letter_id": outgoing.letter.letter_id,
             "case_id": outgoing.letter.case_id,
             "title": outgoing.kind.title,
             "address": postal_address(outgoing),
-            "document": f"{outgoing.letter.letter_id}.html",
+            "document": f"{stem.name}.pdf",
+            "pages": "A4, simplex, C5/DL window envelope (address window left)",
         }
-        stem = self.directory / outgoing.letter.letter_id
-        write_atomically(stem.with_suffix(".html"), outgoing.rendered.html.encode())
+        write_atomically(stem.with_suffix(".pdf"), pdf)
         write_atomically(stem.with_suffix(".json"),
                          json.dumps(job, ensure_ascii=False, indent=2).encode())
-        return Receipt(self.name.value, f"file:{stem.name}.json", outgoing.created)
+        return f"file:{stem.name}.json"
+
+    def close(self) -> None:
+        pass  # nothing held open
+
+
+class GatewayPrint:
+    """``http`` transport: the MeMo message with the PDF, as "Fysisk Post"."""
+
+    def __init__(self, settings: Settings, gateway: MemoTransport) -> None:
+        self.settings = settings
+        self.gateway = gateway
+
+    def send(self, outgoing: Outgoing, pdf: bytes) -> str:
+        message = memo_message(self.settings, content_of(outgoing), memo_recipient(outgoing))
+        return self.gateway.send(outgoing.letter.letter_id, memo_bytes(message))
+
+    def close(self) -> None:
+        self.gateway.close()
+
+
+class Print:
+    name = ChannelName.PRINT
+    wants_pdf = True
+
+    def __init__(self, transport: PrintTransport) -> None:
+        self.transport = transport
+
+    def deliver(self, outgoing: Outgoing) -> Receipt:
+        postal_address(outgoing)  # refuse an unpostable letter before anything leaves
+        if outgoing.pdf is None:
+            raise PermanentError("print: the letter has no PDF to print")
+        transport_id = self.transport.send(outgoing, outgoing.pdf)
+        return Receipt(self.name.value, transport_id, outgoing.created)
+
+    def close(self) -> None:
+        self.transport.close()

@@ -1,15 +1,21 @@
 -- A worker takes a queued letter: queued -> sending, count the attempt, renew the lease.
 -- Anything else (cancelled, sent, already sending elsewhere) is returned so the worker
 -- skips it; past ARGV[3] attempts the letter is dead, so a crashing letter cannot loop.
--- KEYS[1] letter hash, KEYS[2] inflight zset; ARGV[1] id, ARGV[2] lease, ARGV[3] max attempts.
+-- KEYS[1] letter hash, KEYS[2] inflight zset, KEYS[3] stats hash (counters for /metrics);
+-- ARGV[1] id, ARGV[2] lease, ARGV[3] max attempts.
+-- A 'sending' letter the reaper marked 'retake' (its worker died) is taken over as well.
 local status = redis.call('HGET', KEYS[1], 'status')
-if status ~= 'queued' then
+local retake = status == 'sending' and redis.call('HGET', KEYS[1], 'retake') == '1'
+if status ~= 'queued' and not retake then
   return {status or 'missing', 0}
 end
+redis.call('HDEL', KEYS[1], 'retake')
 local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 if attempts > tonumber(ARGV[3]) then
   redis.call('HSET', KEYS[1], 'status', 'dead', 'reason', 'too many attempts')
   redis.call('ZREM', KEYS[2], ARGV[1])
+  local what = redis.call('HMGET', KEYS[1], 'kind', 'channel')
+  redis.call('HINCRBY', KEYS[3], 'dead|' .. what[1] .. '|' .. what[2], 1)
   return {'dead', attempts}
 end
 redis.call('HSET', KEYS[1], 'status', 'sending')

@@ -1,8 +1,12 @@
 -- Move a letter to a new status only if it is in one of the expected ones, and keep the
--- due and inflight sets and the case audit trail in step, all in one atomic step.
--- KEYS[1] letter hash, KEYS[2] due zset, KEYS[3] inflight zset, KEYS[4] audit list
+-- due and inflight sets, the case audit trail and the shared counters in step, all in
+-- one atomic step.
+-- KEYS[1] letter hash, KEYS[2] due zset, KEYS[3] inflight zset, KEYS[4] audit list,
+-- KEYS[5] stats hash (counters for /metrics, shared by every process)
 -- ARGV[1] id, ARGV[2] expected statuses ",a,b,", ARGV[3] new status,
--- ARGV[4] due score or '' (not due), ARGV[5] audit entry JSON, ARGV[6..] field, value pairs.
+-- ARGV[4] due score or '' (not due), ARGV[5] audit entry JSON,
+-- ARGV[6] space-separated stats fields to increment by one, ARGV[7] due lag in seconds
+-- (added to lag_sum) or '', ARGV[8..] field, value pairs.
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then
   return 'missing'
@@ -11,7 +15,7 @@ if not string.find(ARGV[2], ',' .. status .. ',', 1, true) then
   return status
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[3])
-for i = 6, #ARGV, 2 do
+for i = 8, #ARGV, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
 end
 redis.call('ZREM', KEYS[3], ARGV[1])
@@ -21,4 +25,10 @@ else
   redis.call('ZREM', KEYS[2], ARGV[1])
 end
 redis.call('RPUSH', KEYS[4], ARGV[5])
+for stat in string.gmatch(ARGV[6], '%S+') do
+  redis.call('HINCRBY', KEYS[5], stat, 1)
+end
+if ARGV[7] ~= '' then
+  redis.call('HINCRBYFLOAT', KEYS[5], 'lag_sum', ARGV[7])
+end
 return 'ok'

@@ -17,6 +17,9 @@ from pathlib import Path
 
 import pytest
 import redis
+import trustme
+
+from tests.support.smtp import SmtpServer
 
 REDIS = shutil.which("redis-server")
 NOTIFIER = str(Path(sys.executable).with_name("notifier"))
@@ -29,8 +32,12 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, directory: Path) -> None:
+    """A redis-server with AOF in ``directory``. ``kill`` (SIGKILL) and ``start`` again come
+    back on the same port from the same AOF, as a supervisor would restart it."""
+
+    def __init__(self, directory: Path, appendfsync: str = "always") -> None:
         self.directory = directory
+        self.appendfsync = appendfsync
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -42,18 +49,18 @@ class RedisServer:
         assert REDIS is not None
         self.process = subprocess.Popen(
             [REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
-             "--appendonly", "yes", "--appendfsync", "always", "--save", "",
-             "--protected-mode", "no"],
+             "--appendonly", "yes", "--appendfsync", self.appendfsync, "--save", "",
+             "--protected-mode", "no", "--logfile", str(self.directory / "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30  # a restart replays the AOF first
         while True:
             try:
                 client.ping()
                 return
             except redis.ConnectionError:
-                if time.monotonic() > deadline:
+                if time.monotonic() > deadline or self.process.poll() is not None:
                     raise
                 time.sleep(0.05)
 
@@ -63,12 +70,27 @@ class RedisServer:
             self.process.wait(10)
 
 
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+def require_redis_server() -> None:
     if REDIS is None:
         if os.environ.get("NOTIFIER_REQUIRE_INTEGRATION"):
             pytest.fail("redis-server is not installed but NOTIFIER_REQUIRE_INTEGRATION is set")
         pytest.skip("redis-server not installed; integration tests need it (CI installs it)")
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server for this test alone, which it may SIGKILL and restart."""
+    require_redis_server()
+    server = RedisServer(tmp_path / "redis")
+    server.directory.mkdir()
+    server.start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    require_redis_server()
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     server.start()
     yield server
@@ -91,3 +113,24 @@ def notifier_env(redis_url: str, outbox: Path, **extra: str) -> dict[str, str]:
 def start_notifier(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as handle:  # the child keeps its own copy of the descriptor
         return subprocess.Popen([NOTIFIER, *args], env=env, stdout=handle, stderr=handle)
+
+
+# --- mail: a real SMTP server with STARTTLS and a test CA ---------------------------------
+@pytest.fixture(scope="session")
+def test_ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+def ca_file(test_ca: trustme.CA, tmp_path: Path) -> Path:
+    """The test CA's certificate as a PEM file, for NOTIFIER_SMTP_CA_FILE."""
+    path = tmp_path / "ca.pem"
+    test_ca.cert_pem.write_to_path(str(path))
+    return path
+
+
+@pytest.fixture
+def smtp(test_ca: trustme.CA) -> Iterator[SmtpServer]:
+    server = SmtpServer(test_ca).start()
+    yield server
+    server.stop()

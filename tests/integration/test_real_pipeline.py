@@ -187,7 +187,7 @@ def test_serve_embedded_says_nothing_is_persisted_and_stops_cleanly(tmp_path: Pa
     """`notifier serve` without NOTIFIER_REDIS_URL warns loudly and exits 0 on SIGTERM."""
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith("NOTIFIER_")}
     log = tmp_path / "serve.log"
-    process = start_notifier(["serve"], env, log)
+    process = start_notifier(["serve", "--port", "0"], env, log)  # its API on any free port
     wait_started(log)
     assert stop(process) == 0
     text = log.read_text()

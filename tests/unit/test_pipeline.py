@@ -23,7 +23,11 @@ class ScriptedChannel:
         self.real = real
         self.failures = failures
         self.name = real.name  # type: ignore[attr-defined]
+        self.wants_pdf = real.wants_pdf  # type: ignore[attr-defined]
         self.calls = 0
+
+    def close(self) -> None:
+        self.real.close()  # type: ignore[attr-defined]
 
     def deliver(self, outgoing: object) -> Receipt:
         self.calls += 1
@@ -151,7 +155,7 @@ def test_expired_lease_is_requeued_and_delivered_once(runtime: Runtime) -> None:
 
 def _runtime_with(settings: Settings, clock: SimulatedClock, failures: list[Exception]
                   ) -> tuple[Runtime, ScriptedChannel]:
-    channels = build_channels(settings)
+    channels = build_channels(settings, clock)
     scripted = ScriptedChannel(channels[ChannelName.DIGITAL_POST], failures)
     channels[ChannelName.DIGITAL_POST] = scripted  # type: ignore[assignment]
     return build_runtime(settings, clock=clock, client=fakeredis.FakeRedis(),

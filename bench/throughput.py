@@ -1,0 +1,145 @@
+"""4. End to end: claim -> Dramatiq -> render -> MeMo XML -> file transport -> record, with
+worker processes, against a bare Dramatiq no-op actor on the same Redis, same message
+count, same processes and threads. Both are timed from the first enqueue (for us: the
+first dispatcher tick) until the last message is acknowledged."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from time import perf_counter
+from typing import Any
+
+from bench.processes import noop_workers, notifier_workers, running
+from bench.report import Row, progress
+from bench.servers import RedisServer
+from bench.settings import child_env
+from bench.workload import due_letters, letter_templates, open_cases
+from notifier import names
+from notifier.broker import build_broker
+from notifier.clock import SimulatedClock, SystemClock
+from notifier.dispatcher import letter_message
+from notifier.models import Letter, Status
+from notifier.runtime import Runtime, build_runtime
+from notifier.settings import Settings
+from notifier.store import LETTER
+
+TARGET = 0.5
+WARM_UP = 100  # letters through first, so workers are polling and templates compiled
+LETTERS_PER_CASE = 4  # due letters added to each opened case (which has ~6 of its own)
+MESSAGES = f"{names.DRAMATIQ_NAMESPACE}:{names.QUEUE_LETTERS}.msgs"
+
+
+@dataclass(frozen=True)
+class Workers:
+    processes: int
+    threads: int
+
+
+def wait_drained(client: Any, timeout: float) -> None:
+    """Until every enqueued message is acknowledged (Dramatiq deletes it from .msgs)."""
+    deadline = time.monotonic() + timeout
+    while client.hlen(MESSAGES):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{client.hlen(MESSAGES)} messages still unacknowledged")
+        time.sleep(0.005)
+
+
+def timed(client: Any, enqueue: Callable[[], None], timeout: float) -> float:
+    """Seconds from the start of ``enqueue`` until its last message is acknowledged."""
+    started = perf_counter()
+    enqueue()
+    wait_drained(client, timeout)
+    return perf_counter() - started
+
+
+def bare_dramatiq(server: RedisServer, settings: Settings, count: int, workers: Workers,
+                  logs: Path) -> float:
+    """Messages per second through the no-op actor."""
+    client = server.client()
+    client.flushall()
+    broker = build_broker(client)
+
+    def enqueue(prefix: str, number: int) -> Callable[[], None]:
+        def send() -> None:  # the messages the dispatcher would send, one enqueue each
+            for n in range(number):
+                broker.enqueue(letter_message(f"{prefix}-{n}"))
+        return send
+
+    progress(f"4 end to end: bare Dramatiq, {count:,} messages")
+    with running(noop_workers(workers.processes, workers.threads, server.url),
+                 child_env(settings), logs, "noop"):
+        timed(client, enqueue("warm", WARM_UP), timeout=120)
+        seconds = timed(client, enqueue("bare", count), timeout=120 + count / 10)
+    return count / seconds
+
+
+def prepare(runtime: Runtime, count: int, now: datetime, tag: str
+            ) -> tuple[list[Letter], list[Letter]]:
+    """Cases, then warm-up letters due before ``now - 15 s`` and measured ones after it."""
+    template = next(x for x in letter_templates(runtime.planner) if x.kind == "information_form")
+    cases = open_cases(runtime.store, runtime.planner,
+                       (count + WARM_UP) // LETTERS_PER_CASE + 1, tag)
+    warm = due_letters(template, cases, [now - timedelta(seconds=20)] * WARM_UP, "warm")
+    measured = due_letters(template, cases, [now - timedelta(seconds=10)] * count, "run")
+    for letter in warm + measured:
+        runtime.store.add_letter(letter, now, why="bench")
+    return warm, measured
+
+
+def ours(server: RedisServer, settings: Settings, count: int, workers: Workers,
+         logs: Path) -> float:
+    """Letters per second, dispatcher tick to recorded as sent."""
+    client = server.client()
+    client.flushall()
+    now = SystemClock().now()
+    clock = SimulatedClock(now - timedelta(seconds=15))
+    runtime = build_runtime(settings, clock=clock, client=client)
+    progress(f"4 end to end: preparing {count:,} letters (pdf={settings.digital_post_pdf})")
+    warm, measured = prepare(runtime, count, now, "E2E")
+    progress(f"4 end to end: notifier workers, {count:,} letters")
+
+    def dispatch() -> None:
+        claimed = 0
+        while claimed < count:
+            claimed += runtime.dispatcher.tick().claimed
+
+    name = "worker-pdf" if settings.digital_post_pdf else "worker"
+    with running(notifier_workers(workers.processes, workers.threads), child_env(settings),
+                 logs, name):
+        runtime.dispatcher.tick()  # the warm-up letters only: the clock is before the rest
+        wait_drained(client, timeout=300)
+        clock.set(now)
+        seconds = timed(client, dispatch, timeout=120 + count / 5)
+    check_sent(client, measured)
+    memos = list((settings.outbox_dir / "digital_post").glob("*.xml"))
+    if len(memos) != len(warm) + count:
+        raise RuntimeError(f"{len(memos)} MeMo files for {len(warm) + count} letters")
+    return count / seconds
+
+
+def check_sent(client: Any, letters: list[Letter]) -> None:
+    """Refuse to report a rate for a run that did not send every letter."""
+    pipe = client.pipeline(transaction=False)
+    for letter in letters:
+        pipe.hget(LETTER + letter.letter_id, "status")
+    unsent = [s for s in pipe.execute() if s != Status.SENT.value.encode()]
+    if unsent:
+        raise RuntimeError(f"{len(unsent)} of {len(letters)} letters not sent: {unsent[:5]}")
+
+
+def end_to_end_rows(ours_rate: float, bare_rate: float, count: int, workers: Workers,
+                    with_pdf: tuple[float, int] | None) -> list[Row]:
+    shape = f"{workers.processes} processes x {workers.threads} threads"
+    rows = [Row("4 end to end", f"letters sent, {count:,} letters, {shape}", ours_rate,
+                "letters/s", bare_rate, "bare Dramatiq no-op, same messages",
+                f">= {TARGET:.0%} of bare", ours_rate >= TARGET * bare_rate)]
+    if with_pdf is not None:
+        rate, pdf_count = with_pdf
+        rows.append(Row("4 end to end", f"same with digital_post_pdf=true (the default), "
+                        f"{pdf_count:,} letters", rate, "letters/s", bare_rate,
+                        "bare Dramatiq no-op", "(information)"))
+    return rows

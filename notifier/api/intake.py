@@ -1,0 +1,105 @@
+"""Events in: one event or a list, from the API (``POST /events``) or ``notifier event``.
+
+Validation is all-or-nothing: every event of a list is parsed before anything is stored,
+and the list is checked against the cases' current state (a dry run of the reducer), so a
+malformed or refused event stores nothing from the list. Events are applied in
+``occurred_at`` order, as the contract says; outcomes come back in the order sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from notifier.errors import ConflictError, FieldError, InputError
+from notifier.events import Event, parse_event
+from notifier.models import CaseState
+from notifier.planner import Planner
+from notifier.reducer import reduce
+from notifier.store import Applied, Store
+
+MAX_EVENTS = 1000  # per request; the body size limit bounds it too
+Locate = Callable[[int], str]  # index in the list -> prefix for its field names
+
+
+def in_list(index: int) -> str:
+    return f"[{index}]."
+
+
+def alone(index: int) -> str:
+    return ""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    event_id: str
+    case_id: str
+    outcome: str  # accepted | duplicate
+    planned: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, applied: Applied) -> Outcome:
+        return cls(applied.event_id, applied.case_id, applied.outcome,
+                   [x.letter_id for x in applied.planned],
+                   [x.letter_id for x in applied.cancelled])
+
+    def as_json(self) -> dict[str, Any]:
+        return {"event_id": self.event_id, "case_id": self.case_id, "outcome": self.outcome,
+                "planned": self.planned, "cancelled": self.cancelled}
+
+
+def parse_batch(items: Sequence[object], locate: Locate) -> list[Event]:
+    """Every event parsed, or InputError naming each bad field of each bad event."""
+    if not items:
+        raise InputError.single("(body)", "no events: send one event or a non-empty list")
+    if len(items) > MAX_EVENTS:
+        raise InputError.single("(body)", f"at most {MAX_EVENTS} events per request")
+    events: list[Event] = []
+    errors: list[FieldError] = []
+    for index, item in enumerate(items):
+        try:
+            events.append(parse_event(item))
+        except InputError as exc:
+            errors += [FieldError(locate(index) + e.field, e.message) for e in exc.errors]
+    if errors:
+        raise InputError(errors)
+    return events
+
+
+def ingest(store: Store, planner: Planner, events: Sequence[Event], now: datetime,
+           locate: Locate) -> list[Outcome]:
+    """Apply the events; ConflictError (nothing stored) if a case's state refuses one."""
+    order = sorted(range(len(events)), key=lambda i: events[i].occurred_at)
+    _dry_run(store, [events[i] for i in order], [locate(i) for i in order])
+    outcomes: dict[int, Outcome] = {}
+    for index in order:
+        try:
+            outcomes[index] = Outcome.of(store.apply_event(events[index], planner, now))
+        except ConflictError as exc:  # another writer changed the case since the dry run
+            applied = ", ".join(o.event_id for o in outcomes.values()) or "none"
+            raise ConflictError([FieldError(locate(index) + e.field, e.message)
+                                 for e in exc.errors],
+                                where=f"events applied before it: {applied}") from None
+    return [outcomes[i] for i in range(len(events))]
+
+
+def _dry_run(store: Store, events: Sequence[Event], prefixes: Sequence[str]) -> None:
+    """The reducer over the batch against the stored cases: the conflicts, before any write."""
+    seen = store.known_events(e.event_id for e in events)
+    cases: dict[str, CaseState | None] = {}
+    errors: list[FieldError] = []
+    for event, prefix in zip(events, prefixes, strict=True):
+        if event.event_id in seen:
+            continue
+        seen.add(event.event_id)
+        if event.case_id not in cases:
+            cases[event.case_id] = store.case(event.case_id)
+        try:
+            cases[event.case_id] = reduce(cases[event.case_id], event)
+        except ConflictError as exc:
+            errors += [FieldError(prefix + e.field, e.message) for e in exc.errors]
+    if errors:
+        raise ConflictError(errors)

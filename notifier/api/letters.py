@@ -1,0 +1,107 @@
+"""One letter: its view for the timeline, the document that was sent, and cancelling it.
+
+Cancelling is one atomic status transition (scheduled or queued -> cancelled). The worker
+only ever takes a ``queued`` letter, atomically, to ``sending``; so a letter cancelled
+here is never sent, and a letter a worker has started is never reported cancelled.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from notifier.api.errors import NotFoundError
+from notifier.calendar import DanishCalendar
+from notifier.catalog import Catalog
+from notifier.errors import ConflictError, InputError
+from notifier.logging import redact_text
+from notifier.models import Letter, Status
+from notifier.pdf import PdfRenderer, sha256
+from notifier.render import Rendered
+from notifier.store import Store
+
+LETTER_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+CANCELLABLE = (Status.SCHEDULED, Status.QUEUED)
+
+
+def letter_view(letter: Letter, catalog: Catalog, calendar: DanishCalendar) -> dict[str, Any]:
+    """The letter as the API and the caseworker pages show it (times in local time)."""
+
+    def local(instant: datetime | None) -> str | None:
+        return calendar.local(instant).isoformat() if instant else None
+
+    return {
+        "letter_id": letter.letter_id,
+        "case_id": letter.case_id,
+        "kind": letter.kind,
+        "title": catalog.kinds[letter.kind].title if letter.kind in catalog.kinds else letter.kind,
+        "recipient": letter.recipient.value,
+        "channel": letter.channel.value,
+        "status": letter.status.value,
+        "send_at": local(letter.send_at),
+        "sent_at": local(letter.sent_at),
+        "deadline": letter.deadline.isoformat() if letter.deadline else None,
+        "cause": letter.cause,
+        "cancelled_by": letter.cancelled_by,
+        "reason": letter.reason,
+        "attempts": letter.attempts,
+        "last_error": letter.last_error,
+        "receipt": letter.receipt,
+        "receipt_status": letter.receipt_status,
+        "receipt_at": local(letter.receipt_at),
+        "cancellable": letter.status in CANCELLABLE,
+        "has_document": letter.status is Status.SENT,
+    }
+
+
+def find_letter(store: Store, letter_id: str) -> Letter:
+    if not LETTER_ID.match(letter_id):
+        raise InputError.single("letter_id", "must be a letter id (a lowercase UUID)")
+    letter = store.letter(letter_id)
+    if letter is None:
+        raise NotFoundError.single("letter_id", "unknown letter")
+    return letter
+
+
+def sent_document(store: Store, letter_id: str) -> dict[str, str]:
+    """The document exactly as it was sent (title, html, text, sent_at, channel, ...)."""
+    letter = find_letter(store, letter_id)
+    document = store.document(letter_id)
+    if document is None:
+        raise NotFoundError.single(
+            "letter_id", f"no document: the letter has not been sent (status {letter.status})")
+    return document
+
+
+def document_pdf(pdf: PdfRenderer, document: dict[str, str]) -> bytes:
+    """The sent letter as PDF, rebuilt from the stored HTML (rendering is deterministic).
+
+    If a PDF went out, its SHA-256 was kept: a rebuilt PDF that differs is refused rather
+    than passed off as the document that was sent.
+    """
+    rendered = Rendered(kind="document", title=document["title"], html=document["html"],
+                        text=document.get("text", ""))
+    data = pdf.render(rendered)
+    kept = document.get("pdf_sha256")
+    if kept and sha256(data) != kept:
+        raise ConflictError.single(
+            "format", "the rebuilt PDF differs from the one sent; use the HTML document")
+    return data
+
+
+def cancel_letter(store: Store, letter_id: str, now: datetime, *, by: str,
+                  reason: str | None = None) -> tuple[Letter, bool]:
+    """Cancel a letter nobody has started sending. Returns (letter, whether this call
+    cancelled it); an already cancelled letter is fine (a retried request)."""
+    letter = find_letter(store, letter_id)
+    audit = {"by": by, **({"reason": redact_text(reason)[:300]} if reason else {})}
+    if store.transition(letter, CANCELLABLE, Status.CANCELLED, now,
+                        fields={"cancelled_by": by}, audit=audit):
+        return find_letter(store, letter_id), True
+    current = find_letter(store, letter_id)  # it moved on between our read and the swap
+    if current.status is Status.CANCELLED:
+        return current, False
+    raise ConflictError.single(
+        "status", f"the letter is {current.status}; only a scheduled or queued letter can be "
+        "cancelled")

@@ -1,0 +1,264 @@
+"""The caseworker pages under ``/ui``: server-rendered (Jinja2), usable without JavaScript;
+a small script only adds the live preview and hides fields a letter kind does not use.
+
+A caseworker logs in with their token once; it is kept in an HttpOnly, SameSite=Strict
+cookie scoped to /ui, and every POST must come from this origin. Case lookup is a POST,
+so whatever is typed in the search box (even a CPR number) never lands in a URL or log.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+from starlette.datastructures import FormData
+
+from notifier.api import adhoc
+from notifier.api.access import RuntimeDep, get_tokens, identify
+from notifier.api.auth import Principal, Role
+from notifier.api.cases import case_view, check_case_id
+from notifier.api.errors import NotFoundError
+from notifier.api.letters import cancel_letter, document_pdf, find_letter, letter_view
+from notifier.api.letters import sent_document as stored_document
+from notifier.api.uitext import LABELS, NOTICES, danish_errors, kind_choices
+from notifier.errors import ConflictError, FieldError, InputError
+from notifier.events import validate_model
+from notifier.identifiers import looks_like_cpr
+from notifier.pdf import MEDIA_TYPE as PDF
+from notifier.runtime import Runtime
+
+HERE = Path(__file__).resolve().parent
+STATIC = HERE / "static"
+COOKIE = "notifier_ui"
+templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.globals["labels"] = LABELS
+router = APIRouter(prefix="/ui", include_in_schema=False)
+DOCUMENT_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox"
+
+
+def is_page(request: Request) -> bool:
+    return request.url.path.startswith("/ui")
+
+
+def caseworker(request: Request) -> Principal:
+    """The logged-in caseworker, or a redirect to the login page (back here after)."""
+    token = request.cookies.get(COOKIE)
+    try:
+        return identify(get_tokens(request), token, (Role.CASEWORKER,))
+    except HTTPException:
+        target = quote(request.url.path, safe="/")
+        raise HTTPException(303, "log in first",
+                            headers={"Location": f"/ui/login?next={target}"}) from None
+
+
+def same_origin(request: Request) -> None:
+    """Refuse a form posted from another site (besides the SameSite cookie)."""
+    origin = request.headers.get("origin")
+    if origin is not None and origin != str(request.base_url).rstrip("/"):
+        raise HTTPException(403, "cross-site form submission refused")
+
+
+Who = Annotated[Principal, Depends(caseworker)]
+Posted = Depends(same_origin)
+
+
+def page(request: Request, name: str, code: int = 200, **context: Any) -> HTMLResponse:
+    runtime: Runtime = request.app.state.runtime
+    context.setdefault("renderer", runtime.renderer)
+    return templates.TemplateResponse(request, name, context, status_code=code)
+
+
+def error_page(request: Request, status: int, errors: list[FieldError]) -> HTMLResponse:
+    return page(request, "error.html", status, status=status, errors=danish_errors(errors),
+                logged_in=COOKIE in request.cookies)
+
+
+# --- logging in -------------------------------------------------------------------------
+@router.get("/login")
+def login_form(request: Request, target: Annotated[str, Query(alias="next")] = "/ui"
+               ) -> HTMLResponse:
+    return page(request, "login.html", next=_safe_next(target))
+
+
+@router.post("/login", dependencies=[Posted])
+def login(request: Request, token: Annotated[str, Form(max_length=200)] = "",
+          target: Annotated[str, Form(alias="next")] = "/ui") -> Response:
+    try:
+        identify(get_tokens(request), token.strip(), (Role.CASEWORKER,))
+    except HTTPException as exc:
+        error = ("Adgangsnøglen giver ikke adgang til sagsbehandlersiderne."
+                 if exc.status_code == 403 else "Adgangsnøglen er ukendt. Prøv igen.")
+        return page(request, "login.html", 401, next=_safe_next(target), error=error)
+    response = RedirectResponse(_safe_next(target), status_code=303)
+    response.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict", path="/ui",
+                        secure=request.url.scheme == "https")
+    return response
+
+
+@router.post("/logout", dependencies=[Posted])
+def logout() -> Response:
+    response = RedirectResponse("/ui/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/ui")
+    return response
+
+
+def _safe_next(target: str) -> str:
+    """Only a page of ours: never an open redirect to another site."""
+    return target if target.startswith("/ui") and "//" not in target else "/ui"
+
+
+# --- cases ------------------------------------------------------------------------------
+@router.get("")
+def index(request: Request, _: Who) -> HTMLResponse:
+    return page(request, "index.html", logged_in=True)
+
+
+@router.post("/cases", dependencies=[Posted])
+def lookup(request: Request, runtime: RuntimeDep, _: Who,
+           case_id: Annotated[str, Form(max_length=200)] = "") -> Response:
+    case_id = case_id.strip()
+    try:
+        case_view(runtime, check_case_id(case_id))
+    except InputError as exc:
+        return page(request, "index.html", 404 if isinstance(exc, NotFoundError) else 422,
+                    logged_in=True, errors=danish_errors(exc.errors),
+                    case_id="" if looks_like_cpr(case_id) else case_id)
+    return RedirectResponse(f"/ui/cases/{case_id}", status_code=303)
+
+
+@router.get("/cases/{case_id}")
+def case_page(request: Request, runtime: RuntimeDep, _: Who, case_id: str,
+              besked: str = "", brev: str = "") -> HTMLResponse:
+    case = case_view(runtime, case_id)
+    letters = {x["letter_id"]: x for x in case["letters"]}
+    notice = besked if besked in NOTICES else None
+    return page(request, "case.html", logged_in=True, case=case, notice=notice,
+                notice_letter=letters.get(brev))
+
+
+# --- writing a letter -------------------------------------------------------------------
+@router.get("/cases/{case_id}/letters/new")
+def compose_form(request: Request, runtime: RuntimeDep, _: Who, case_id: str) -> HTMLResponse:
+    case = case_view(runtime, case_id)
+    values = {"kind": adhoc.ADHOC, "when": "window",
+              "idempotency_key": "ui-" + secrets.token_hex(16)}
+    return _compose(request, runtime, case, values)
+
+
+@router.post("/cases/{case_id}/letters", dependencies=[Posted])
+async def compose_post(request: Request, runtime: RuntimeDep, who: Who, case_id: str
+                       ) -> Response:
+    case = case_view(runtime, case_id)
+    form = await request.form()
+    values = {k: str(v) for k, v in form.items()}
+    try:
+        letter_request = _letter_request(runtime, form)
+        if form.get("action") == "send":
+            view, created = adhoc.create_letter(runtime, case_id, letter_request,
+                                                by=who.label)
+            notice = "planlagt" if created else "findes"
+            return RedirectResponse(f"/ui/cases/{case_id}?besked={notice}&brev="
+                                    f"{view['letter_id']}", status_code=303)
+        draft = adhoc.draft_letter(runtime, case_id, letter_request, runtime.clock.now(),
+                                   by=who.label)
+    except InputError as exc:
+        status = 409 if isinstance(exc, ConflictError) else 422
+        return _compose(request, runtime, case, values, status, errors=exc.errors)
+    return _compose(request, runtime, case, values, preview=draft.rendered.html)
+
+
+@router.post("/cases/{case_id}/letters/preview", dependencies=[Posted])
+async def live_preview(request: Request, runtime: RuntimeDep, who: Who, case_id: str
+                       ) -> JSONResponse:
+    """The form's live preview: JSON with the letter HTML, or the errors in Danish."""
+    form = await request.form()
+    try:
+        draft = adhoc.draft_letter(runtime, case_id, _letter_request(runtime, form),
+                                   runtime.clock.now(), by=who.label)
+    except InputError as exc:
+        return JSONResponse({"ok": False, "errors": danish_errors(exc.errors)}, 422)
+    return JSONResponse({"ok": True, "html": draft.rendered.html})
+
+
+def _compose(request: Request, runtime: Runtime, case: dict[str, Any], values: dict[str, str],
+             status: int = 200, *, errors: list[FieldError] | None = None,
+             preview: str | None = None) -> HTMLResponse:
+    return page(request, "compose.html", status, logged_in=True, case=case, values=values,
+                kinds=kind_choices(runtime), errors=danish_errors(errors or []),
+                preview=preview)
+
+
+def _letter_request(runtime: Runtime, form: FormData) -> adhoc.LetterRequest:
+    """The form as the API's request: fields the chosen kind does not use are ignored."""
+    field = {k: str(v).strip() for k, v in form.items()}
+    kind = field.get("kind", adhoc.ADHOC)
+    raw: dict[str, Any] = {"kind": kind, "recipient": field.get("recipient") or None,
+                           "idempotency_key": field.get("idempotency_key") or None}
+    if kind == adhoc.ADHOC:
+        raw |= {"subject": field.get("subject") or None,
+                "paragraphs": [field["text"]] if field.get("text") else [],
+                "deadline": field.get("deadline") or None}
+    rule = runtime.planner.rules.letters.get(kind)
+    scope = rule.scope if rule else None
+    if scope in ("meeting", "decision"):
+        raw[f"{scope}_id"] = field.get(f"{scope}_id") or None
+    when = field.get("when", "window")
+    raw["immediate"] = when == "now"
+    if when == "at":
+        raw["send_at"] = _local_instant(runtime, field.get("send_at", ""))
+    return validate_model(adhoc.LetterRequest, raw)
+
+
+def _local_instant(runtime: Runtime, text: str) -> str:
+    """A ``datetime-local`` value (Copenhagen wall clock) as an ISO instant with offset."""
+    try:
+        naive = datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError.single("send_at", "choose a date and time") from None
+    calendar = runtime.planner.calendar
+    return calendar.at_local(naive.date(), naive.time()).isoformat()
+
+
+# --- letters ----------------------------------------------------------------------------
+@router.get("/letters/{letter_id}")
+def letter_page(request: Request, runtime: RuntimeDep, _: Who, letter_id: str) -> HTMLResponse:
+    letter = letter_view(find_letter(runtime.store, letter_id), runtime.renderer.catalog,
+                         runtime.planner.calendar)
+    return page(request, "letter.html", logged_in=True, letter=letter)
+
+
+@router.get("/letters/{letter_id}/document")
+def document_page(runtime: RuntimeDep, _: Who, letter_id: str) -> HTMLResponse:
+    """The sent letter itself, as sent; sandboxed, it can run nothing."""
+    document = stored_document(runtime.store, letter_id)
+    return HTMLResponse(document["html"], headers={"content-security-policy": DOCUMENT_POLICY})
+
+
+@router.get("/letters/{letter_id}/document.pdf")
+def document_pdf_page(runtime: RuntimeDep, _: Who, letter_id: str) -> Response:
+    data = document_pdf(runtime.pdf, stored_document(runtime.store, letter_id))
+    return Response(data, media_type=PDF, headers={
+        "content-disposition": f'inline; filename="brev-{letter_id}.pdf"'})
+
+
+@router.get("/letters/{letter_id}/cancel")
+def cancel_form(request: Request, runtime: RuntimeDep, _: Who, letter_id: str) -> HTMLResponse:
+    letter = letter_view(find_letter(runtime.store, letter_id), runtime.renderer.catalog,
+                         runtime.planner.calendar)
+    return page(request, "cancel.html", logged_in=True, letter=letter)
+
+
+@router.post("/letters/{letter_id}/cancel", dependencies=[Posted])
+def cancel(runtime: RuntimeDep, who: Who, letter_id: str,
+           reason: Annotated[str, Form(max_length=300)] = "") -> Response:
+    letter, changed = cancel_letter(runtime.store, letter_id, runtime.clock.now(),
+                                    by=who.label, reason=reason.strip() or None)
+    notice = "annulleret" if changed else "allerede-annulleret"
+    return RedirectResponse(f"/ui/cases/{letter.case_id}?besked={notice}&brev={letter_id}",
+                            status_code=303)

@@ -1,0 +1,157 @@
+"""CLI parity on a real redis-server: `notifier event`, `send`, `cancel` and `case` act on
+the shared store through the functions the API calls, so they accept, refuse and word
+things as the API does. The API here is the app in-process on the same Redis."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from notifier.api.app import create_app
+from notifier.cli import main
+from notifier.runtime import build_runtime
+from notifier.settings import load_settings
+from tests.integration.test_api_helpers import (
+    CASEWORKER,
+    SYSTEM,
+    SYSTEM_TOKEN,
+    TOKENS,
+    ApiProcess,
+    base_env,
+    opening,
+)
+
+pytestmark = pytest.mark.integration
+CASE = "SDP-IT-CLI-1"
+
+
+@pytest.fixture
+def env(redis_url: str, tmp_path: Path, clean_env: None,
+        monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    values = {"NOTIFIER_REDIS_URL": redis_url, "NOTIFIER_OUTBOX_DIR": str(tmp_path / "out"),
+              "NOTIFIER_API_TOKENS": TOKENS, "NOTIFIER_LOG_LEVEL": "warning"}
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return values
+
+
+@pytest.fixture
+def api(env: dict[str, str]) -> TestClient:
+    return TestClient(create_app(build_runtime(load_settings())))
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def lines(out: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def write_events(path: Path, *events: dict[str, Any]) -> str:
+    path.write_text("\n".join(json.dumps(e) for e in events) + "\n", encoding="utf-8")
+    return str(path)
+
+
+def test_event_command_applies_and_deduplicates(env: dict[str, str], tmp_path: Path,
+                                                api: TestClient,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """`notifier event FILE` applies JSON lines (accepted, then duplicate), and the case
+    is then visible through the API."""
+    path = write_events(tmp_path / "events.jsonl", opening(CASE))
+    code, out, _ = run(capsys, "event", path)
+    assert code == 0 and [r["outcome"] for r in lines(out)] == ["accepted"]
+    code, out, _ = run(capsys, "event", path)
+    assert code == 0 and [r["outcome"] for r in lines(out)] == ["duplicate"]
+    assert api.get(f"/cases/{CASE}", headers=CASEWORKER).json()["status"] == "open"
+
+
+def test_event_errors_match_the_api(env: dict[str, str], tmp_path: Path, api: TestClient,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """The same malformed event is refused by both with the same field and message (the
+    CLI locates it by line, the API by list index), and neither stores anything."""
+    bad = copy.deepcopy(opening(CASE))
+    bad["data"]["citizen"]["cpr"] = "3213991234"
+    path = write_events(tmp_path / "bad.jsonl", opening("SDP-IT-CLI-2"), bad)
+    code, _, err = run(capsys, "event", path)
+    response = api.post("/events", json=[opening("SDP-IT-CLI-2"), bad], headers=SYSTEM)
+    [error] = response.json()["errors"]
+    assert code == 2 and response.status_code == 422
+    assert error["field"] == "[1].data.citizen.cpr"
+    assert f"line 2: data.citizen.cpr: {error['message']}" in err
+    assert api.get("/cases/SDP-IT-CLI-2", headers=CASEWORKER).status_code == 404
+
+
+def test_send_cancel_and_case_match_the_api(env: dict[str, str], tmp_path: Path,
+                                            api: TestClient,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """`send` creates the letter once, `cancel` cancels it, and `case --json` prints
+    exactly what GET /cases returns; refusals carry the API's messages."""
+    api.post("/events", json=opening(CASE), headers=SYSTEM)
+    data = json.dumps({"paragraphs": ["Hej fra kommandolinjen"], "subject": "Test"})
+    code, out, _ = run(capsys, "send", "adhoc", "--case", CASE, "--data", data)
+    [created] = lines(out)
+    assert code == 0 and created["outcome"] == "created"
+    assert created["letter"]["cause"] == "cli"
+    code, out, _ = run(capsys, "send", "adhoc", "--case", CASE, "--data", data)
+    assert lines(out)[0]["outcome"] == "duplicate"
+
+    code, _, err = run(capsys, "send", "meeting_summons", "--case", CASE)
+    refused = api.post(f"/cases/{CASE}/letters", json={"kind": "meeting_summons"},
+                       headers=CASEWORKER)
+    assert code == 2 and refused.json()["detail"] in err
+
+    letter_id = created["letter"]["letter_id"]
+    code, out, _ = run(capsys, "cancel", letter_id, "--reason", "prøve")
+    assert code == 0 and lines(out)[0]["outcome"] == "cancelled"
+    code, out, _ = run(capsys, "cancel", letter_id)
+    assert lines(out)[0]["outcome"] == "already_cancelled"
+    code, _, err = run(capsys, "cancel", "00000000-0000-4000-8000-000000000000")
+    assert code == 2 and "letter_id: unknown letter" in err
+
+    code, out, _ = run(capsys, "case", CASE, "--json")
+    assert code == 0
+    assert json.loads(out) == api.get(f"/cases/{CASE}", headers=CASEWORKER).json()
+    code, out, _ = run(capsys, "case", CASE)
+    assert letter_id in out and "cancelled" in out and "0706851234" not in out
+
+
+def test_commands_refuse_the_embedded_store(clean_env: None,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """Without NOTIFIER_REDIS_URL these commands would act on an empty, forgotten store:
+    they refuse (exit 3) saying so."""
+    for args in (["case", CASE], ["cancel", "00000000-0000-4000-8000-000000000000"],
+                 ["send", "adhoc", "--case", CASE, "--data", '{"paragraphs": ["x"]}']):
+        code, _, err = run(capsys, *args)
+        assert code == 3 and "NOTIFIER_REDIS_URL is not set" in err
+
+
+def test_event_command_posts_to_a_running_api(redis_url: str, tmp_path: Path,
+                                              clean_env: None,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """`notifier event FILE --api URL --token-file F` goes through the HTTP API; the
+    API's refusal comes back as the same exit code and message."""
+    server = ApiProcess(["api"], base_env(tmp_path / "outbox", NOTIFIER_REDIS_URL=redis_url),
+                        tmp_path / "api.log")
+    try:
+        token = tmp_path / "token"
+        token.write_text(SYSTEM_TOKEN + "\n", encoding="utf-8")
+        path = write_events(tmp_path / "events.jsonl", opening("SDP-IT-CLI-3"))
+        code, out, _ = run(capsys, "event", path, "--api", server.url, "--token-file", str(token))
+        assert code == 0 and lines(out)[0]["outcome"] == "accepted"
+        case = httpx.get(f"{server.url}/cases/SDP-IT-CLI-3", headers=CASEWORKER, timeout=30)
+        assert case.status_code == 200
+        closed = write_events(tmp_path / "again.jsonl", opening("SDP-IT-CLI-3", event_id="x"))
+        code, _, err = run(capsys, "event", closed, "--api", server.url,
+                           "--token-file", str(token))
+        assert code == 2 and "a case with this id is already open" in err
+    finally:
+        assert server.stop() == 0

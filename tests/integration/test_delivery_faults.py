@@ -1,0 +1,195 @@
+"""Real delivery under faults: a real redis-server, the fake SF1601 gateway over HTTP, a
+real SMTP server with STARTTLS, the Dramatiq worker (in a thread, or as `notifier worker`
+processes), and a simulated clock for the dispatcher so retries need no waiting."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dramatiq
+import pytest
+
+from notifier.clock import SimulatedClock
+from notifier.identifiers import looks_like_cpr
+from notifier.models import Letter, Status
+from notifier.runtime import Runtime, build_runtime
+from notifier.settings import Settings, load_settings
+from tests.conftest import XSD_DIR, local, opening_event
+from tests.integration.conftest import notifier_env, start_notifier
+from tests.support.gateway import FakeGateway
+from tests.support.smtp import SmtpServer
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def gateway() -> Iterator[FakeGateway]:
+    fake = FakeGateway(XSD_DIR if XSD_DIR.is_dir() else None, slow_seconds=8).start()
+    yield fake
+    fake.stop()
+
+
+def channel_env(gateway: FakeGateway, smtp: SmtpServer, ca_file: Path) -> dict[str, str]:
+    return {
+        "NOTIFIER_DIGITAL_POST_TRANSPORT": "http", "NOTIFIER_GATEWAY_URL": gateway.url,
+        "NOTIFIER_GATEWAY_TIMEOUT": "3", "NOTIFIER_MAIL_TRANSPORT": "smtp",
+        "NOTIFIER_SMTP_HOST": "localhost", "NOTIFIER_SMTP_PORT": str(smtp.port),
+        "NOTIFIER_SMTP_CA_FILE": str(ca_file), "NOTIFIER_SMTP_TIMEOUT": "3",
+    }
+
+
+@pytest.fixture
+def settings_real(redis_url: str, tmp_path: Path, gateway: FakeGateway, smtp: SmtpServer,
+                  ca_file: Path, clean_env: None) -> Settings:
+    env = channel_env(gateway, smtp, ca_file)
+    overrides = {k.removeprefix("NOTIFIER_").lower(): v for k, v in env.items()}
+    return load_settings(redis_url=redis_url, outbox_dir=tmp_path / "outbox",
+                         retry_base_seconds=10, lease_seconds=5, **overrides)
+
+
+@pytest.fixture
+def runtime(settings_real: Settings) -> Iterator[Runtime]:
+    built = build_runtime(settings_real, clock=SimulatedClock(local("2026-11-23 10:15")))
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def worker(runtime: Runtime) -> Iterator[dramatiq.Worker]:
+    thread_worker = dramatiq.Worker(runtime.broker, worker_threads=2, worker_timeout=100)
+    thread_worker.start()
+    yield thread_worker
+    thread_worker.stop()
+
+
+def wait_for(predicate, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.02)
+
+
+def pump(runtime: Runtime) -> None:
+    """Move the clock to the next due letter, tick once, and wait until it is handled."""
+    due = runtime.store.next_due()
+    assert due is not None, "nothing is due"
+    clock = runtime.clock
+    assert isinstance(clock, SimulatedClock)
+    clock.set(max(due, clock.now()))
+    runtime.dispatcher.tick()
+    wait_for(lambda: runtime.store.inflight_count() == 0)
+
+
+def open_case(runtime: Runtime) -> Letter:
+    """Open the standard case; return its information form (due at once)."""
+    applied = runtime.store.apply_event(opening_event(), runtime.planner, runtime.clock.now())
+    (form,) = [x for x in applied.planned if x.kind == "information_form"]
+    return form
+
+
+def letter(runtime: Runtime, letter_id: str) -> Letter:
+    found = runtime.store.letter(letter_id)
+    assert found is not None
+    return found
+
+
+def test_gateway_5xx_then_200_delivers_once(runtime: Runtime, worker: dramatiq.Worker,
+                                            gateway: FakeGateway) -> None:
+    """Given the gateway answers 503 once, when the letter is retried, then it is accepted
+    exactly once, under the same messageUUID, on the second attempt."""
+    gateway.script(["503"])
+    form = open_case(runtime)
+    pump(runtime)
+    assert letter(runtime, form.letter_id).status is Status.SCHEDULED
+    pump(runtime)
+    sent = letter(runtime, form.letter_id)
+    assert (sent.status, sent.attempts, sent.receipt) == (
+        Status.SENT, 2, f"sf1601:{form.letter_id}")
+    assert gateway.received[form.letter_id] == 2
+    assert gateway.accepted == {form.letter_id: 1}
+    assert gateway.rejections == []
+
+
+def test_gateway_4xx_makes_the_letter_dead_and_alerts_by_mail(
+    runtime: Runtime, worker: dramatiq.Worker, gateway: FakeGateway, smtp: SmtpServer
+) -> None:
+    """Given the gateway refuses the message (400), the letter becomes dead with the reason
+    on record, and the caseworker's alert arrives over STARTTLS without any CPR number."""
+    gateway.default = "400"
+    form = open_case(runtime)
+    pump(runtime)
+    dead = letter(runtime, form.letter_id)
+    assert dead.status is Status.DEAD and dead.attempts == 1
+    assert dead.reason is not None and "HTTP 400" in dead.reason
+    audit = runtime.store.audit(form.case_id)
+    assert any(entry.get("reason") == dead.reason for entry in audit)
+    pump(runtime)  # the alert
+    (alert,) = smtp.received
+    assert alert.tls and alert.rcpt_tos == ["lise@eksempel.dk"]
+    body = alert.message.as_string()
+    assert form.case_id in alert.message["Subject"] + body
+    assert not looks_like_cpr(body)
+    assert gateway.accepted == {}
+
+
+def test_smtp_outage_then_delivered_once(runtime: Runtime, worker: dramatiq.Worker,
+                                         gateway: FakeGateway, smtp: SmtpServer) -> None:
+    """Given the SMTP server is down for three attempts (70 s on the clock), when it is
+    back, the alert is delivered exactly once; meanwhile it waits scheduled, not lost."""
+    gateway.default = "400"
+    form = open_case(runtime)
+    pump(runtime)  # the form dies, which plans the alert
+    smtp.stop()
+    started = runtime.clock.now()
+    for _ in range(3):
+        pump(runtime)
+    (alert_id,) = [i for i, x in runtime.store.case_letters(form.case_id).items()
+                   if x.kind == "delivery_failed"]
+    waiting = letter(runtime, alert_id)
+    assert (waiting.status, waiting.attempts) == (Status.SCHEDULED, 3)
+    assert waiting.last_error is not None and "SMTP" in waiting.last_error
+    smtp.start()
+    pump(runtime)
+    assert runtime.clock.now() - started > timedelta(seconds=30)
+    assert letter(runtime, alert_id).status is Status.SENT
+    assert smtp.by_letter_id() == {alert_id: 1}
+
+
+def test_worker_killed_mid_send_delivers_once_with_the_same_uuid(
+    runtime: Runtime, gateway: FakeGateway, smtp: SmtpServer, ca_file: Path,
+    settings_real: Settings, tmp_path: Path
+) -> None:
+    """Given a `notifier worker` process SIGKILLed while the gateway is still answering,
+    when the lease runs out and a new worker takes the letter, then the gateway holds one
+    message: the retry carries the same messageUUID and its 409 counts as sent."""
+    gateway.script(["slow"])
+    form = open_case(runtime)
+    runtime.dispatcher.tick()
+    env = notifier_env(str(settings_real.redis_url), settings_real.outbox_dir,
+                       NOTIFIER_LEASE_SECONDS="5", **channel_env(gateway, smtp, ca_file))
+    first = start_notifier(["worker", "--threads", "1"], env, tmp_path / "worker1.log")
+    try:
+        wait_for(lambda: gateway.received[form.letter_id] == 1)
+        first.kill()
+        first.wait(10)
+    finally:
+        first.kill()
+    assert letter(runtime, form.letter_id).status is Status.SENDING
+    wait_for(lambda: gateway.accepted[form.letter_id] == 1, timeout=15)  # the slow answer
+    clock = runtime.clock
+    assert isinstance(clock, SimulatedClock)
+    clock.set(datetime.now(UTC) + timedelta(seconds=6))  # past the dead worker's lease
+    assert runtime.dispatcher.tick().requeued == 1
+    second = start_notifier(["worker", "--threads", "1"], env, tmp_path / "worker2.log")
+    try:
+        wait_for(lambda: letter(runtime, form.letter_id).status is Status.SENT)
+    finally:
+        second.kill()
+        second.wait(10)
+    sent = letter(runtime, form.letter_id)
+    assert sent.receipt == f"sf1601:{form.letter_id}:already-accepted"
+    assert gateway.received[form.letter_id] == 2
+    assert gateway.accepted == {form.letter_id: 1}
