@@ -108,7 +108,7 @@ def write_pending(client: Any, letters: Iterator[Pending]) -> int:
     for letter in letters:
         pipe.hset(layout.LETTER + letter.letter_id, mapping=letter.record)
         pipe.zadd(layout.DUE, {letter.letter_id: letter.due})
-        pipe.sadd(Store.case_letters_key(letter.case_id), letter.letter_id)
+        pipe.zadd(Store.case_letters_key(letter.case_id), {letter.letter_id: letter.due})
         count += 1
         if count % PIPELINE_BATCH == 0:
             pipe.execute()

@@ -7,16 +7,12 @@ import dramatiq
 from notifier import names
 from notifier.delivery import Deliverer
 
-TIME_LIMIT_SHARE = 0.8  # of the lease
+TIME_LIMIT_MS = 10 * 60 * 1000
 
 
 def declare_actors(broker: dramatiq.Broker, deliverer: Deliverer) -> dramatiq.Actor:  # type: ignore[type-arg]
     def deliver_letter(letter_id: str) -> None:
         deliverer.deliver(letter_id)
-
-    # A send still running when its lease ends would be taken over and sent twice, so
-    # Dramatiq stops it first (the letter is then retaken under the same id).
-    time_limit_ms = int(deliverer.settings.lease_seconds * 1000 * TIME_LIMIT_SHARE)
 
     # No max_retries: the Retries middleware is left out of the broker on purpose.
     return dramatiq.Actor(
@@ -25,5 +21,8 @@ def declare_actors(broker: dramatiq.Broker, deliverer: Deliverer) -> dramatiq.Ac
         actor_name=names.ACTOR_DELIVER_LETTER,
         queue_name=names.QUEUE_LETTERS,
         priority=0,
-        options={"time_limit": time_limit_ms},
+        # Transports time out well inside the lease; this is the last resort. It is not
+        # tied to the lease: an exception thrown into a thread in the middle of an HTTP or
+        # SMTP exchange can leave a pooled connection to send a request twice.
+        options={"time_limit": TIME_LIMIT_MS},
     )

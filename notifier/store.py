@@ -5,7 +5,8 @@ Keys (prefix ``notifier:``):
   due                  zset, scheduled letter ids by due epoch seconds
   inflight             zset, claimed letter ids by lease expiry
   case:<id>            string, CaseState JSON
-  case:<id>:letters    set, the case's letter ids
+  case:<id>:letters    zset, the case's letter ids by send time (a zset, not a set: Redis
+                       keeps small zsets compact, small sets only from 7.2 on)
   audit:<id>           list, the case's audit trail (JSON entries, append-only)
   event:<id>           string, an applied event (idempotency and record)
   doc:<letter id>      hash, the exact document sent (for aktindsigt)
@@ -102,7 +103,7 @@ class Store:
         return CaseState.model_validate_json(raw) if raw else None
 
     def case_letters(self, case_id: str) -> dict[str, Letter]:
-        ids = sorted(m.decode() for m in self.redis.smembers(self.case_letters_key(case_id)))
+        ids = sorted(m.decode() for m in self.redis.zrange(self.case_letters_key(case_id), 0, -1))
         return self._letters(self.redis, ids)
 
     def _letters(self, client: Any, ids: Iterable[str]) -> dict[str, Letter]:
@@ -171,7 +172,7 @@ class Store:
                         return Applied(event.event_id, event.case_id, duplicate=True)
                     raw_case = pipe.get(case_key)
                     case = CaseState.model_validate_json(raw_case) if raw_case else None
-                    ids = sorted(m.decode() for m in pipe.smembers(letters_key))
+                    ids = sorted(m.decode() for m in pipe.zrange(letters_key, 0, -1))
                     if ids:
                         pipe.watch(*(LETTER + i for i in ids))
                     letters = self._letters(pipe, ids)
@@ -203,7 +204,7 @@ class Store:
 
     def _write_letter(self, pipe: Any, letter: Letter) -> None:
         pipe.hset(LETTER + letter.letter_id, mapping=letter.to_hash())
-        pipe.sadd(self.case_letters_key(letter.case_id), letter.letter_id)
+        pipe.zadd(self.case_letters_key(letter.case_id), {letter.letter_id: epoch(letter.send_at)})
         if letter.status is Status.SCHEDULED:
             pipe.zadd(DUE, {letter.letter_id: epoch(letter.send_at)})
         pipe.hincrby(STATS, _stat("planned", letter), 1)
