@@ -60,7 +60,9 @@ class Deliverer:
         now = self.clock.now()
         lease = now + timedelta(seconds=self.settings.lease_seconds)
         status, attempts = self.store.begin_send(letter_id, lease, self.settings.max_attempts)
-        if status is not Status.SENDING:
+        # attempts == 0: not taken. A letter another worker is sending right now also
+        # reports 'sending' (a duplicate message); only the worker that took it may send.
+        if status is not Status.SENDING or attempts == 0:
             bound.info("letter.skipped", status=status.value if status else "missing")
             return status
         letter = self.store.letter(letter_id)

@@ -274,6 +274,9 @@ class Store:
     # --- delivering ---------------------------------------------------------------------
     def begin_send(self, letter_id: str, lease_until: datetime, max_attempts: int
                    ) -> tuple[Status | None, int]:
+        """(status, attempts): taken if ``sending`` with attempts > 0; attempts 0 means the
+        letter was not taken and ``status`` is what it is (possibly another worker's
+        ``sending``)."""
         status, attempts = self._begin(keys=[LETTER + letter_id, INFLIGHT, STATS],
                                        args=[letter_id, epoch(lease_until), max_attempts])
         text = status.decode()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import fakeredis
 import redis
 
@@ -66,3 +68,19 @@ def test_recording_a_send_rides_out_a_redis_blip(settings: Settings,
     (form_id,) = deliver_due(runtime)
     assert runtime.store.letter(form_id).status is Status.SENT  # type: ignore[union-attr]
     assert len(list((settings.outbox_dir / "digital_post").glob("*.xml"))) == 1
+
+
+def test_duplicate_message_while_another_worker_sends_is_skipped(
+    settings: Settings, clock: SimulatedClock
+) -> None:
+    """Given worker A has taken a letter (sending), when a duplicate message for it reaches
+    worker B, then B does not send it: only the worker that took the letter sends."""
+    runtime = build_runtime(settings, clock=clock, client=fakeredis.FakeRedis())
+    runtime.store.apply_event(opening_event(), runtime.planner, clock.now())
+    now = clock.now()
+    (form_id,) = runtime.store.claim_due(now, now + timedelta(minutes=5), 100)
+    assert runtime.store.begin_send(form_id, now + timedelta(minutes=5), 12) == (
+        Status.SENDING, 1)  # worker A
+    assert runtime.deliverer.deliver(form_id) is Status.SENDING  # worker B, the duplicate
+    assert not (settings.outbox_dir / "digital_post").exists()
+    assert runtime.store.letter(form_id).attempts == 1  # type: ignore[union-attr]
