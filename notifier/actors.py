@@ -21,8 +21,8 @@ def declare_actors(broker: dramatiq.Broker, deliverer: Deliverer) -> dramatiq.Ac
         actor_name=names.ACTOR_DELIVER_LETTER,
         queue_name=names.QUEUE_LETTERS,
         priority=0,
-        # Transports time out well inside the lease; this is the last resort. It is not
-        # tied to the lease: an exception thrown into a thread in the middle of an HTTP or
-        # SMTP exchange can leave a pooled connection to send a request twice.
+        # Transports time out well inside the lease; this is the last resort, not tied to
+        # the lease: Dramatiq stops an actor by throwing an exception into its thread, which
+        # mid-way through an HTTP or SMTP exchange leaves the pooled connection in doubt.
         options={"time_limit": TIME_LIMIT_MS},
     )
