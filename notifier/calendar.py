@@ -11,7 +11,7 @@ The only module that does date arithmetic. Conventions (RULES.md, "Calendar"):
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -19,6 +19,20 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import holidays
+
+HolidayTable = Callable[[int], Mapping[date, str]]
+
+# The public holidays every Danish year has (lov om helligdagsfred, § 1; Store bededag left
+# the list from 2024 by lov nr. 140 af 28. februar 2023). A year whose table lacks any of them
+# is missing data, and counting working days over it would silently be wrong.
+REQUIRED_HOLIDAYS = frozenset({
+    "Nytårsdag", "Skærtorsdag", "Langfredag", "Påskedag", "Anden påskedag",
+    "Kristi himmelfartsdag", "Pinsedag", "Anden pinsedag", "Juledag", "Anden juledag",
+})
+
+
+class HolidayDataMissing(LookupError):
+    """The holiday table has no (or incomplete) data for a year: refuse to count over it."""
 
 
 class Unit(StrEnum):
@@ -80,17 +94,31 @@ class DanishCalendar:
         closed: ClosedDays | None = None,
         window_start: time = time(8, 0),
         window_end: time = time(17, 0),
+        holiday_table: HolidayTable | None = None,
     ) -> None:
         if window_start >= window_end:
             raise ValueError("the send window must start before it ends")
+        self._table = holiday_table or danish_public_holidays
+        self._checked: dict[int, Mapping[date, str]] = {}
         self.zone = zone
         self.closed = closed or ClosedDays()
         self.window_start = window_start
         self.window_end = window_end
 
     # --- days -------------------------------------------------------------------------
+    def public_holidays(self, year: int) -> Mapping[date, str]:
+        """The year's public holidays; raises HolidayDataMissing if the table lacks any."""
+        if year not in self._checked:
+            table = self._table(year)
+            missing = REQUIRED_HOLIDAYS - set(table.values())
+            if missing:
+                names = ", ".join(sorted(missing))
+                raise HolidayDataMissing(f"no holiday data for {year}: missing {names}")
+            self._checked[year] = table
+        return self._checked[year]
+
     def holiday_name(self, day: date) -> str | None:
-        name = _public_holidays(day.year).get(day)
+        name = self.public_holidays(day.year).get(day)
         if name:
             return str(name)
         if (day.month, day.day) in self.closed.fixed:
@@ -104,8 +132,14 @@ class DanishCalendar:
         if not self.is_working_day(day):
             return False
         if self.closed.friday_after_ascension_closes_banks:
-            return day != _ascension(day.year) + timedelta(days=1)
+            return day != self._ascension(day.year) + timedelta(days=1)
         return True
+
+    def _ascension(self, year: int) -> date:
+        for day, name in self.public_holidays(year).items():
+            if name == "Kristi himmelfartsdag":
+                return day
+        raise AssertionError(year)  # pragma: no cover - public_holidays checked it
 
     def roll(self, day: date, direction: Roll) -> date:
         """Move a non-working day to the next (forward) or previous (back) working day."""
@@ -185,16 +219,11 @@ _FIXED_NAMES = {(6, 5): "Grundlovsdag", (12, 24): "Juleaftensdag", (12, 31): "Ny
 
 
 @lru_cache(maxsize=256)
-def _public_holidays(year: int) -> dict[date, str]:
+def danish_public_holidays(year: int) -> Mapping[date, str]:
+    """Denmark's public holidays for ``year`` from the `holidays` package, which computes
+    them by rule (Easter and the days that follow it), so every year has data."""
     # Public category only: Store bededag is gone from 2024 (the package knows).
     return dict(holidays.country_holidays("DK", years=year, language="da").items())
-
-
-def _ascension(year: int) -> date:
-    for day, name in _public_holidays(year).items():
-        if name == "Kristi himmelfartsdag":
-            return day
-    raise LookupError(f"no Ascension Day known for {year}")  # pragma: no cover
 
 
 def _add_months(day: date, months: int) -> date:

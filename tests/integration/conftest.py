@@ -19,6 +19,11 @@ import pytest
 import redis
 import trustme
 
+from notifier.calendar import Offset
+from notifier.clock import SimulatedClock, SystemClock
+from notifier.runtime import load_calendar
+from notifier.settings import Settings
+from tests.support import processes
 from tests.support.smtp import SmtpServer
 
 REDIS = shutil.which("redis-server")
@@ -47,11 +52,11 @@ class RedisServer:
 
     def start(self) -> None:
         assert REDIS is not None
-        self.process = subprocess.Popen(
+        self.process = processes.spawn(
             [REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
              "--appendonly", "yes", "--appendfsync", self.appendfsync, "--save", "",
              "--protected-mode", "no", "--logfile", str(self.directory / "redis.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=processes.real_clock_env(),
         )
         client = redis.Redis(port=self.port)
         deadline = time.monotonic() + 30  # a restart replays the AOF first
@@ -68,6 +73,14 @@ class RedisServer:
         if self.process and self.process.poll() is None:
             self.process.kill()
             self.process.wait(10)
+
+
+@pytest.fixture(autouse=True)
+def no_process_left_behind() -> Iterator[None]:
+    """End, by pid, every process this test started and left running, however it ended."""
+    mark = processes.started()
+    yield
+    processes.end_since(mark)
 
 
 def require_redis_server() -> None:
@@ -110,9 +123,26 @@ def notifier_env(redis_url: str, outbox: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def clock_at_real_now(settings: Settings) -> SimulatedClock:
+    """A simulated clock that starts at the first send-window instant at or after the real now.
+
+    Worker processes take leases from the real clock. A scenario anchored here can move its
+    clock past those leases without also overtaking the scenario's own dates (a fixed calendar
+    date would be overtaken by the real clock one day, and every reminder would fall due)."""
+    return SimulatedClock(load_calendar(settings).send_window(SystemClock().now()))
+
+
+def opened_at(clock: SimulatedClock, settings: Settings) -> dict[str, object]:
+    """Event fields for a case opened at the clock's now, first absence three days before."""
+    calendar = load_calendar(settings)
+    today = calendar.local_date(clock.now())
+    return {"occurred_at": clock.now().isoformat(),
+            "data": {"first_absence_day": calendar.add(today, Offset.parse("-3 days")).isoformat()}}
+
+
 def start_notifier(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as handle:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen([NOTIFIER, *args], env=env, stdout=handle, stderr=handle)
+        return processes.spawn([NOTIFIER, *args], env=env, stdout=handle, stderr=handle)
 
 
 # --- mail: a real SMTP server with STARTTLS and a test CA ---------------------------------

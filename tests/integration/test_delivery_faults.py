@@ -6,19 +6,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import dramatiq
 import pytest
 
-from notifier.clock import SimulatedClock
+from notifier.clock import SimulatedClock, SystemClock
 from notifier.identifiers import looks_like_cpr
 from notifier.models import Letter, Status
 from notifier.runtime import Runtime, build_runtime
 from notifier.settings import Settings, load_settings
 from tests.conftest import XSD_DIR, local, opening_event
-from tests.integration.conftest import notifier_env, start_notifier
+from tests.integration.conftest import clock_at_real_now, notifier_env, opened_at, start_notifier
 from tests.support.gateway import FakeGateway
 from tests.support.smtp import SmtpServer
 
@@ -83,9 +83,10 @@ def pump(runtime: Runtime) -> None:
     wait_for(lambda: runtime.store.inflight_count() == 0)
 
 
-def open_case(runtime: Runtime) -> Letter:
+def open_case(runtime: Runtime, **dated: object) -> Letter:
     """Open the standard case; return its information form (due at once)."""
-    applied = runtime.store.apply_event(opening_event(), runtime.planner, runtime.clock.now())
+    applied = runtime.store.apply_event(opening_event(**dated), runtime.planner,
+                                        runtime.clock.now())
     (form,) = [x for x in applied.planned if x.kind == "information_form"]
     return form
 
@@ -164,9 +165,15 @@ def test_worker_killed_mid_send_delivers_once_with_the_same_uuid(
 ) -> None:
     """Given a `notifier worker` process SIGKILLed while the gateway is still answering,
     when the lease runs out and a new worker takes the letter, then the gateway holds one
-    message: the retry carries the same messageUUID and its 409 counts as sent."""
+    message: the retry carries the same messageUUID and its 409 counts as sent.
+
+    The case opens at the real now: the worker's lease comes from the real clock, and the
+    simulated clock must pass it without making the form's reminder due."""
     gateway.script(["slow"])
-    form = open_case(runtime)
+    clock = runtime.clock
+    assert isinstance(clock, SimulatedClock)
+    clock.set(clock_at_real_now(settings_real).now())
+    form = open_case(runtime, **opened_at(clock, settings_real))
     runtime.dispatcher.tick()
     env = notifier_env(str(settings_real.redis_url), settings_real.outbox_dir,
                        NOTIFIER_LEASE_SECONDS="5", **channel_env(gateway, smtp, ca_file))
@@ -179,10 +186,9 @@ def test_worker_killed_mid_send_delivers_once_with_the_same_uuid(
         first.kill()
     assert letter(runtime, form.letter_id).status is Status.SENDING
     wait_for(lambda: gateway.accepted[form.letter_id] == 1, timeout=15)  # the slow answer
-    clock = runtime.clock
-    assert isinstance(clock, SimulatedClock)
-    clock.set(datetime.now(UTC) + timedelta(seconds=6))  # past the dead worker's lease
-    assert runtime.dispatcher.tick().requeued == 1
+    clock.set(max(SystemClock().now(), clock.now()) + timedelta(seconds=6))  # lease over
+    tick = runtime.dispatcher.tick()
+    assert (tick.requeued, tick.claimed) == (1, 0)
     second = start_notifier(["worker", "--threads", "1"], env, tmp_path / "worker2.log")
     try:
         wait_for(lambda: letter(runtime, form.letter_id).status is Status.SENT)

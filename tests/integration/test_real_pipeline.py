@@ -14,12 +14,18 @@ import pytest
 import redis
 import xmlschema
 
-from notifier.clock import SimulatedClock
+from notifier.clock import SimulatedClock, SystemClock
 from notifier.models import Status
 from notifier.runtime import Runtime, build_runtime
 from notifier.settings import Settings, load_settings
 from tests.conftest import XSD_DIR, opening_event
-from tests.integration.conftest import NOTIFIER, notifier_env, start_notifier
+from tests.integration.conftest import (
+    NOTIFIER,
+    clock_at_real_now,
+    notifier_env,
+    opened_at,
+    start_notifier,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -36,12 +42,12 @@ def real_settings(redis_url: str, tmp_path: Path, clean_env: None) -> Settings:
     return load_settings(redis_url=redis_url, outbox_dir=tmp_path / "outbox")
 
 
-def open_cases(runtime: Runtime, count: int) -> list[str]:
+def open_cases(runtime: Runtime, count: int, **dated: object) -> list[str]:
     """Open ``count`` cases; return the ids of their information forms (due at once)."""
     forms = []
     for n in range(count):
         applied = runtime.store.apply_event(
-            opening_event(event_id=f"evt-{n}", case_id=f"SDP-IT-{n:04d}"),
+            opening_event(event_id=f"evt-{n}", case_id=f"SDP-IT-{n:04d}", **dated),
             runtime.planner, runtime.clock.now())
         forms += [x.letter_id for x in applied.planned if x.kind == "information_form"]
     return forms
@@ -97,13 +103,18 @@ def test_killed_worker_and_dispatcher_lose_nothing(real_settings: Settings,
                                                    tmp_path: Path) -> None:
     """Given 60 forms due, when a worker process is SIGKILLed mid-batch and 10 letters were
     claimed by a dispatcher that died before enqueueing them, then after the lease a
-    reaper re-queues them and a fresh worker sends every letter exactly once."""
-    clock = SimulatedClock(datetime(2026, 11, 23, 9, 15, tzinfo=UTC))
+    reaper re-queues them and a fresh worker sends every letter exactly once.
+
+    The scenario starts at the real now: the worker's leases come from the real clock, and
+    the simulated clock must pass them without making the forms' reminders due."""
+    clock = clock_at_real_now(real_settings)
     runtime = build_runtime(real_settings, clock=clock)
-    forms = open_cases(runtime, 60)
+    forms = open_cases(runtime, 60, **opened_at(clock, real_settings))
     now = clock.now()
     orphaned = runtime.store.claim_due(now, now + timedelta(seconds=300), 10)  # never enqueued
-    env = notifier_env(real_settings.redis_url, real_settings.outbox_dir)
+    # HTML main documents: 60 PDFs would make this test about CPU, not about leases.
+    env = notifier_env(real_settings.redis_url, real_settings.outbox_dir,
+                       NOTIFIER_DIGITAL_POST_PDF="false")
     first = start_notifier(["worker", "--threads", "1"], env, tmp_path / "w1.log")
     runtime.dispatcher.tick()
     wait_for(lambda: Status.SENT in statuses(runtime, forms))
@@ -113,9 +124,9 @@ def test_killed_worker_and_dispatcher_lose_nothing(real_settings: Settings,
                   if s is not Status.SENT]
     assert set(orphaned) <= set(unfinished)
 
-    # The lease runs out (the worker set it from the real clock; look far enough ahead).
+    # The lease runs out (the worker set it from the real clock, at most a few minutes ago).
     lease = timedelta(seconds=real_settings.lease_seconds + 60)
-    clock.set(max(datetime.now(UTC), clock.now()) + lease)
+    clock.set(max(SystemClock().now(), clock.now()) + lease)
     second = start_notifier(["worker", "--threads", "2"], env, tmp_path / "w2.log")
     wait_started(tmp_path / "w2.log")
     try:
@@ -126,6 +137,7 @@ def test_killed_worker_and_dispatcher_lose_nothing(real_settings: Settings,
         assert stop(second) == 0
     files = list((Path(real_settings.outbox_dir) / "digital_post").glob("*.xml"))
     assert sorted(f.stem for f in files) == sorted(forms)  # one file per letter id
+    assert runtime.dispatcher.tick().claimed == 0  # and nothing else fell due meanwhile
     for letter_id in orphaned:
         audit = runtime.store.audit(runtime.store.letter(letter_id).case_id)  # type: ignore[union-attr]
         assert [e["what"] for e in audit if e.get("letter_id") == letter_id] == ["sent"]

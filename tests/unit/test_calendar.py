@@ -14,7 +14,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from notifier.calendar import DanishCalendar, Offset, Roll, Unit
+from notifier.calendar import (
+    REQUIRED_HOLIDAYS,
+    DanishCalendar,
+    HolidayDataMissing,
+    Offset,
+    Roll,
+    Unit,
+)
 
 CPH = ZoneInfo("Europe/Copenhagen")
 CAL = DanishCalendar(CPH)
@@ -62,6 +69,60 @@ NON_WORKING = [
     # Store bededag still existed in 2023 (4th Friday after Easter 2023-04-09).
     (date(2023, 5, 5), "Store bededag 2023"),
 ]
+
+
+def gregorian_easter(year: int) -> date:
+    """Easter Sunday by the anonymous Gregorian algorithm (Meeus/Jones/Butcher): an oracle
+    independent of the `holidays` package."""
+    a, b, c = year % 19, year // 100, year % 100
+    d, e = divmod(b, 4)
+    g = (8 * b + 13) // 25
+    h = (19 * a + b - d - g + 15) % 30
+    i, k = divmod(c, 4)
+    el = (32 + 2 * e + 2 * i - h - k) % 7
+    m = (a + 11 * h + 22 * el) // 451
+    month, day = divmod(h + el - 7 * m + 114, 31)
+    return date(year, month, day + 1)
+
+
+@pytest.mark.parametrize(("year", "easter", "ascension", "whit_monday"), [
+    (2031, date(2031, 4, 13), date(2031, 5, 22), date(2031, 6, 2)),
+    (2035, date(2035, 3, 25), date(2035, 5, 3), date(2035, 5, 14)),
+])
+def test_holidays_years_ahead_match_hand_checked_dates(
+        year: int, easter: date, ascension: date, whit_monday: date) -> None:
+    """Easter 2031 and 2035 (hand-checked against published Easter tables) and the
+    holidays that hang on it are closed days, years past any table loaded today."""
+    table = CAL.public_holidays(year)
+    assert table[easter] == "Påskedag"
+    assert table[ascension] == "Kristi himmelfartsdag"
+    assert table[whit_monday] == "Anden pinsedag"
+    assert not CAL.is_working_day(easter - timedelta(days=2))  # Langfredag
+    assert not CAL.is_bank_day(ascension + timedelta(days=1))  # the Friday after
+
+
+@pytest.mark.parametrize("year", range(2000, 2101))
+def test_every_year_the_service_may_run_in_has_complete_holidays(year: int) -> None:
+    """Every year from 2000 to 2100 has all ten public holidays, with Easter
+    where an independent algorithm puts it; so no year counts holidays as working days."""
+    table = CAL.public_holidays(year)
+    assert set(table.values()) >= REQUIRED_HOLIDAYS
+    assert table[gregorian_easter(year)] == "Påskedag"
+
+
+def test_a_year_without_holiday_data_fails_loudly() -> None:
+    """Given a holiday table with nothing for 2040 (as a table loaded for fixed years
+    would be), the calendar refuses to count working days in 2040 instead of treating
+    every weekday as one; years with data still work."""
+    def table(year: int) -> dict[date, str]:
+        return {} if year == 2040 else dict(CAL.public_holidays(year))
+
+    cal = DanishCalendar(CPH, holiday_table=table)
+    assert cal.add(date(2039, 12, 22), Offset(2, Unit.WORKING_DAYS)) == date(2039, 12, 27)
+    with pytest.raises(HolidayDataMissing, match=r"2040.*Juledag"):
+        cal.is_working_day(date(2040, 3, 14))
+    with pytest.raises(HolidayDataMissing):
+        cal.add(date(2039, 12, 30), Offset(5, Unit.WORKING_DAYS))
 
 
 @pytest.mark.parametrize(("day", "name"), NON_WORKING, ids=[n for _, n in NON_WORKING])
