@@ -15,6 +15,7 @@ from dramatiq import Broker
 from dramatiq.message import Message
 
 from notifier import names
+from notifier.broker import enqueue_all
 from notifier.clock import Clock
 from notifier.logging import get_logger
 from notifier.settings import Settings
@@ -61,7 +62,7 @@ class Dispatcher:
         requeued = self.store.reap_expired(now, now + self.lease, self.batch)
         for letter_id in requeued:
             log.warning("letter.requeued", letter_id=letter_id, why="lease expired")
-            self.broker.enqueue(letter_message(letter_id))
+        enqueue_all(self.broker, [letter_message(i) for i in requeued])
         claimed = 0
         # Back-pressure: a claimed letter must reach a worker within its lease, or the
         # reaper sends it again; so claim no more than the workers have room for.
@@ -71,8 +72,7 @@ class Dispatcher:
             if limit <= 0:
                 break
             ids = self.store.claim_due(now, now + self.lease, limit)
-            for letter_id in ids:
-                self.broker.enqueue(letter_message(letter_id))
+            enqueue_all(self.broker, [letter_message(i) for i in ids])
             claimed += len(ids)
             if len(ids) < limit:
                 break

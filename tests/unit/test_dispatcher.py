@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
+import dramatiq
 import fakeredis
 import redis
 
+from notifier import names
+from notifier.broker import build_broker, enqueue_all
 from notifier.clock import SimulatedClock
+from notifier.dispatcher import letter_message
 from notifier.models import Status
 from notifier.runtime import build_runtime
 from notifier.settings import Settings, load_settings
@@ -84,3 +89,35 @@ def test_duplicate_message_while_another_worker_sends_is_skipped(
     assert runtime.deliverer.deliver(form_id) is Status.SENDING  # worker B, the duplicate
     assert not (settings.outbox_dir / "digital_post").exists()
     assert runtime.store.letter(form_id).attempts == 1  # type: ignore[union-attr]
+
+
+def test_batched_enqueue_stores_what_dramatiq_stores_and_workers_run_it() -> None:
+    """Given messages enqueued by ``enqueue_all`` and one by Dramatiq's own ``enqueue``, the
+    stored records have the same shape (same keys, same JSON fields), and a real Dramatiq
+    worker on that broker runs every one of them, in order, exactly once."""
+    client = fakeredis.FakeRedis()
+    broker = build_broker(client)
+    done: list[str] = []
+
+    @dramatiq.actor(broker=broker, actor_name=names.ACTOR_DELIVER_LETTER,
+                    queue_name=names.QUEUE_LETTERS)
+    def deliver(letter_id: str) -> None:
+        done.append(letter_id)
+
+    enqueue_all(broker, [letter_message(f"ltr-{n}") for n in range(5)])
+    broker.enqueue(letter_message("ltr-own"))
+    queue = f"{names.DRAMATIQ_NAMESPACE}:{names.QUEUE_LETTERS}"
+    ids = [i.decode() for i in client.lrange(queue, 0, -1)]
+    stored = [json.loads(client.hget(f"{queue}.msgs", i)) for i in ids]
+    assert len(set(ids)) == 6
+    assert {frozenset(m) for m in stored} == {frozenset(stored[-1])}
+    assert [m["args"] for m in stored] == [[f"ltr-{n}"] for n in range(5)] + [["ltr-own"]]
+    assert [m["options"]["redis_message_id"] for m in stored] == ids
+    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=50)
+    worker.start()
+    try:
+        broker.join(names.QUEUE_LETTERS, timeout=10_000)
+    finally:
+        worker.stop()
+    assert done == [f"ltr-{n}" for n in range(5)] + ["ltr-own"]
+
