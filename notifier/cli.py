@@ -87,6 +87,10 @@ def _parser() -> argparse.ArgumentParser:
     receipt.add_argument("file", type=Path, help="JSON object per line ('-' for stdin)")
     receipt.set_defaults(func=cmd_receipt)
 
+    migrate = sub.add_parser("migrate", help="bring the data in Redis to this version's layout")
+    migrate.add_argument("--dry-run", action="store_true", help="say what would change")
+    migrate.set_defaults(func=cmd_migrate)
+
     from notifier.api.commands import add_commands
 
     add_commands(sub)  # case, event, send, cancel, token: the API's operations from a shell
@@ -166,8 +170,10 @@ def _run_parts(settings: Settings, name: str, *, dispatch: bool, work: bool,
 
     from notifier import names
     from notifier.runtime import build_runtime
+    from notifier.schema import check_at_start
 
     runtime = build_runtime(settings)
+    check_at_start(runtime.client)  # SchemaError (a ConfigError) stops us here
     _announce(settings)
     api = None
     if listen is not None:
@@ -228,6 +234,7 @@ def cmd_receipt(settings: Settings, args: argparse.Namespace) -> int:
     """
     from notifier.receipts import accept_receipt, parse_receipt
     from notifier.runtime import build_runtime
+    from notifier.schema import check_at_start
 
     text = sys.stdin.read() if str(args.file) == "-" else args.file.read_text(encoding="utf-8")
     receipts: list[Any] = []
@@ -242,10 +249,24 @@ def cmd_receipt(settings: Settings, args: argparse.Namespace) -> int:
             except InputError as exc:
                 raise exc.located(f"line {number}") from None
     runtime = build_runtime(settings)
+    check_at_start(runtime.client)
     for data in receipts:
         result = accept_receipt(runtime.store, runtime.renderer.catalog, data,
                                 runtime.clock.now())
         print(json.dumps(result))
+    return 0
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    """Upgrade the data layout in place (stop every other notifier process first)."""
+    from notifier.runtime import redis_client
+    from notifier.schema import migrate
+
+    if settings.embedded:
+        raise ConfigError("NOTIFIER_REDIS_URL is not set: an embedded store starts empty, "
+                          "there is nothing to migrate")
+    for line in migrate(redis_client(settings), dry_run=args.dry_run):
+        print(line)
     return 0
 
 

@@ -96,7 +96,7 @@ class Letter:
             kind=raw["kind"],
             recipient=Recipient(raw["recipient"]),
             channel=ChannelName(raw["channel"]),
-            send_at=_send_at(raw["send_at"]),
+            send_at=parse_send_at(raw["send_at"]),
             status=Status(raw["status"]),
             cause=raw["cause"],
             scope=raw.get("scope", ""),
@@ -119,7 +119,7 @@ def epoch_text(instant: datetime) -> str:
     return str(int(seconds)) if seconds.is_integer() else repr(seconds)
 
 
-def _send_at(text: str) -> datetime:
+def parse_send_at(text: str) -> datetime:
     # Letters stored before send_at became epoch seconds hold ISO 8601; both are read.
     if "T" in text:
         return datetime.fromisoformat(text)

@@ -58,11 +58,14 @@ def add_commands(sub: Any) -> None:
 def stored_runtime(settings: Settings) -> Runtime:
     """The runtime on the configured Redis: these commands act on real, shared state."""
     from notifier.runtime import build_runtime
+    from notifier.schema import check_at_start
 
     if settings.embedded:
         raise ConfigError("NOTIFIER_REDIS_URL is not set: this command acts on the shared "
                           "store, and an embedded one would be empty and forgotten at exit")
-    return build_runtime(settings)
+    runtime = build_runtime(settings)
+    check_at_start(runtime.client)
+    return runtime
 
 
 def cmd_event(settings: Settings, args: argparse.Namespace) -> int:
