@@ -230,18 +230,18 @@ def cmd_receipt(settings: Settings, args: argparse.Namespace) -> int:
     from notifier.runtime import build_runtime
 
     text = sys.stdin.read() if str(args.file) == "-" else args.file.read_text(encoding="utf-8")
+    runtime = build_runtime(settings)
     receipts: list[Any] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
             try:
                 receipts.append(json.loads(line))
-                parse_receipt(receipts[-1])
+                parse_receipt(receipts[-1], runtime.clock.now())
             except json.JSONDecodeError as exc:
                 raise InputError.single("receipt", f"not JSON: {exc.msg}",
                                         where=f"line {number}") from None
             except InputError as exc:
                 raise exc.located(f"line {number}") from None
-    runtime = build_runtime(settings)
     for data in receipts:
         result = accept_receipt(runtime.store, runtime.renderer.catalog, data,
                                 runtime.clock.now())

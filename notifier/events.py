@@ -24,6 +24,7 @@ from pydantic import (
     ValidationError,
 )
 
+from notifier.bounds import check_date
 from notifier.errors import FieldError, InputError
 from notifier.identifiers import cpr_problem, cvr_problem, looks_like_cpr, normalize_cpr
 
@@ -71,8 +72,8 @@ def _cvr(value: str) -> str:
     return value
 
 
-IsoDate = Annotated[date, BeforeValidator(_iso_date)]
-AwareDateTime = Annotated[datetime, BeforeValidator(_aware_datetime)]
+IsoDate = Annotated[date, BeforeValidator(_iso_date), AfterValidator(check_date)]
+AwareDateTime = Annotated[datetime, BeforeValidator(_aware_datetime), AfterValidator(check_date)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,64}$")]

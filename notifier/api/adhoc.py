@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from notifier.api.cases import check_case_id, find_case
 from notifier.api.letters import letter_view
+from notifier.bounds import horizon_errors
 from notifier.calendar import Roll
 from notifier.catalog import LetterKind
 from notifier.context import jobcenter_context, letter_context
@@ -108,6 +109,7 @@ def draft_letter(runtime: Runtime, case_id: str, request: LetterRequest, now: da
         raise ConflictError.single("case_id", "the case is closed; it gets no more letters")
     entry = _kind(runtime, request)
     _check_text(request)
+    _check_horizon(request, now)
     recipient = _recipient(entry, request, case)
     scope = _scope(runtime, request, case)
     send_at = _send_at(runtime, request, now)
@@ -134,6 +136,7 @@ def preview(runtime: Runtime, request: PreviewRequest) -> Rendered:
                             by="preview").rendered
     entry = _kind(runtime, request)
     _check_text(request)
+    _check_horizon(request, runtime.clock.now())
     context = copy.deepcopy(entry.sample)
     context["jobcenter"] = jobcenter_context(runtime.settings)
     if request.kind == ADHOC and request.paragraphs:
@@ -197,6 +200,12 @@ def _check_text(request: LetterRequest) -> None:
            for name, text in texts.items() if looks_like_cpr(text)]
     if bad:
         raise InputError(bad)
+
+
+def _check_horizon(request: LetterRequest, now: datetime) -> None:
+    ahead = horizon_errors({"deadline": request.deadline, "send_at": request.send_at}, now)
+    if ahead:
+        raise InputError(ahead)
 
 
 def _recipient(entry: LetterKind, request: LetterRequest, case: CaseState) -> Recipient:

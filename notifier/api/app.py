@@ -89,8 +89,19 @@ def _handlers() -> dict[type[Exception], Handler]:
         message = "the store (Redis) is unavailable; try again shortly"
         return _problem(503, message, [FieldError("(store)", "unavailable")])
 
+    async def out_of_range(request: Request, exc: Any) -> Response:
+        """A safety net (issue 17): input is range-checked, so this means a check is
+        missing; the client still gets a 422, never a 500."""
+        log.warning("api.arithmetic_error", error=type(exc).__name__)
+        errors = [FieldError("(date)", "a date or number is out of the range this service "
+                             "handles")]
+        if ui.is_page(request):
+            return ui.error_page(request, 422, errors)
+        return _problem(422, str(errors[0]), errors)
+
     return {InputError: input_error, RequestValidationError: validation_error,
-            HTTPException: http_error, redis.RedisError: store_down}
+            HTTPException: http_error, redis.RedisError: store_down,
+            ArithmeticError: out_of_range}
 
 
 def _status(exc: InputError) -> int:

@@ -27,6 +27,7 @@ from notifier.api.errors import NotFoundError
 from notifier.api.letters import cancel_letter, document_pdf, find_letter, letter_view
 from notifier.api.letters import sent_document as stored_document
 from notifier.api.uitext import LABELS, NOTICES, danish_errors, kind_choices
+from notifier.bounds import date_problem
 from notifier.errors import ConflictError, FieldError, InputError
 from notifier.events import validate_model
 from notifier.identifiers import looks_like_cpr
@@ -221,6 +222,9 @@ def _local_instant(runtime: Runtime, text: str) -> str:
         naive = datetime.fromisoformat(text)
     except ValueError:
         raise InputError.single("send_at", "choose a date and time") from None
+    problem = date_problem(naive.date())  # before the calendar's arithmetic can overflow
+    if problem:
+        raise InputError.single("send_at", problem)
     calendar = runtime.planner.calendar
     return calendar.at_local(naive.date(), naive.time()).isoformat()
 
