@@ -13,16 +13,13 @@ from typing import Any
 
 import structlog
 
-from notifier.identifiers import CPR_SHAPE, cpr_birth_date
+from notifier.identifiers import mask_cpr
 
 MASK = "[CPR]"
 
 
 def redact_text(text: str) -> str:
-    def mask(match: Any) -> str:
-        return MASK if cpr_birth_date(match[1] + match[2]) else str(match[0])
-
-    return CPR_SHAPE.sub(mask, text)
+    return mask_cpr(text, MASK)
 
 
 def _redact(value: Any) -> Any:

@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+)
 
 from notifier.api.cases import check_case_id, find_case
 from notifier.api.letters import letter_view
@@ -25,16 +33,16 @@ from notifier.context import jobcenter_context, letter_context
 from notifier.errors import ConflictError, FieldError, InputError, RenderError
 from notifier.events import CASE_ID, AwareDateTime, Id, IsoDate
 from notifier.identifiers import letter_id as derive_letter_id
-from notifier.identifiers import looks_like_cpr
 from notifier.models import CaseState, Letter, Recipient, Status
+from notifier.plaintext import NO_CPR, one_line, text_problem, unix_newlines
 from notifier.planner import MissingReference
 from notifier.render import Rendered, missing_values
 from notifier.rules import SCOPES
 from notifier.runtime import Runtime
 
 ADHOC = "adhoc"
-Paragraph = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                             max_length=5000)]
+Paragraph = Annotated[str, BeforeValidator(unix_newlines),
+                      StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
 Subject = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 # Which request field to fix when the template misses a value under this context root.
 _FIELD_FOR = {"adhoc": "paragraphs", "meeting": "meeting_id", "decision": "decision_id",
@@ -60,8 +68,8 @@ class LetterRequest(BaseModel):
     send_at: AwareDateTime | None = Field(
         default=None, description="Not before; the send window applies unless immediate")
     immediate: StrictBool = Field(default=False, description="Ignore the send window")
-    idempotency_key: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$")
-                               ] | None = Field(
+    idempotency_key: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$"),
+                               AfterValidator(one_line)] | None = Field(
         default=None, description="Same key, same letter: a retried request creates none")
 
 
@@ -196,8 +204,10 @@ def _check_text(request: LetterRequest) -> None:
         raise InputError.single("paragraphs", "write at least one paragraph")
     texts = {"subject": request.subject or ""} | {
         f"paragraphs.{i}": p for i, p in enumerate(request.paragraphs)}
-    bad = [FieldError(name, "must not contain a CPR number; letters never print one")
-           for name, text in texts.items() if looks_like_cpr(text)]
+    problems = {name: text_problem(text, multiline=name != "subject")
+                for name, text in texts.items()}
+    bad = [FieldError(name, problem + ("; letters never print one" if problem == NO_CPR
+                                       else "")) for name, problem in problems.items() if problem]
     if bad:
         raise InputError(bad)
 

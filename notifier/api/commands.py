@@ -73,7 +73,8 @@ def cmd_event(settings: Settings, args: argparse.Namespace) -> int:
         return _post_events(args.api, args.token_file, items)
     events = intake.parse_batch(items, locate)
     runtime = stored_runtime(settings)
-    outcomes = intake.ingest(runtime.store, runtime.planner, events, runtime.clock.now(), locate)
+    outcomes = intake.ingest(runtime.store, runtime.planner, events, runtime.clock.now(), locate,
+                             settings.email_domain_list)
     for outcome in outcomes:
         print(json.dumps(outcome.as_json(), ensure_ascii=False))
     return 0

@@ -18,6 +18,7 @@ from notifier.bounds import horizon_errors
 from notifier.errors import ConflictError, FieldError, InputError
 from notifier.events import Event, parse_event
 from notifier.models import CaseState
+from notifier.plaintext import domain_problem
 from notifier.planner import Planner
 from notifier.reducer import reduce
 from notifier.store import Applied, BatchRefused, Store
@@ -72,13 +73,16 @@ def parse_batch(items: Sequence[object], locate: Locate) -> list[Event]:
 
 
 def ingest(store: Store, planner: Planner, events: Sequence[Event], now: datetime,
-           locate: Locate) -> list[Outcome]:
+           locate: Locate, email_domains: tuple[str, ...] = ()) -> list[Outcome]:
     """Apply the events all or nothing (one MULTI/EXEC); InputError for a date too far
-    ahead, ConflictError if a case's state refuses one: either way nothing is stored."""
-    horizon = [e for i, event in enumerate(events) for e in horizon_errors(
-        {"occurred_at": event.occurred_at, "data": event.data.model_dump()}, now, locate(i))]
-    if horizon:
-        raise InputError(horizon)
+    ahead or an address outside ``email_domains``, ConflictError if a case's state refuses
+    one: either way nothing is stored."""
+    problems = [e for i, event in enumerate(events) for e in [
+        *horizon_errors({"occurred_at": event.occurred_at, "data": event.data.model_dump()},
+                        now, locate(i)),
+        *_domain_errors(event, email_domains, locate(i))]]
+    if problems:
+        raise InputError(problems)
     order = sorted(range(len(events)), key=lambda i: events[i].occurred_at)
     _dry_run(store, [events[i] for i in order], [locate(i) for i in order])
     try:
@@ -89,6 +93,16 @@ def ingest(store: Store, planner: Planner, events: Sequence[Event], now: datetim
                             where="nothing from the request was stored") from None
     outcomes = {index: Outcome.of(result) for index, result in zip(order, applied, strict=True)}
     return [outcomes[i] for i in range(len(events))]
+
+
+def _domain_errors(event: Event, domains: tuple[str, ...], prefix: str) -> list[FieldError]:
+    errors = []
+    for party in ("citizen", "caseworker"):
+        address = getattr(getattr(event.data, party, None), "email", None)
+        problem = domain_problem(address, domains) if address else None
+        if problem:
+            errors.append(FieldError(f"{prefix}data.{party}.email", problem))
+    return errors
 
 
 def _dry_run(store: Store, events: Sequence[Event], prefixes: Sequence[str]) -> None:

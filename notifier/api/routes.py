@@ -56,7 +56,7 @@ def post_events(runtime: RuntimeDep, _: System,
     items, locate = (body, intake.in_list) if isinstance(body, list) else ([body], intake.alone)
     events = intake.parse_batch(items, locate)
     outcomes = intake.ingest(runtime.store, runtime.planner, events, runtime.clock.now(),
-                             locate)
+                             locate, runtime.settings.email_domain_list)
     return {"results": [o.as_json() for o in outcomes]}
 
 
