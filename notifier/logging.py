@@ -75,8 +75,10 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("apscheduler", "dramatiq", "weasyprint", "fontTools", "httpx", "httpcore"):
+    for noisy in ("apscheduler", "dramatiq", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    for glyphs in ("weasyprint", "fontTools"):  # per-glyph warnings quote letter text
+        logging.getLogger(glyphs).setLevel(logging.ERROR)
 
 
 def _redact_line(_logger: Any, _name: str, line: Any) -> Any:

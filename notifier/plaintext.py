@@ -36,6 +36,23 @@ def text_problem(value: str, *, multiline: bool) -> str | None:
                                                            else None)
 
 
+# What the letter fonts (Liberation/DejaVu, the Arial fallbacks) print: Latin, Greek,
+# Cyrillic, punctuation and common symbols. Anything else would be laid out glyph by
+# missing glyph (slow, and one WeasyPrint warning per character), so a letter's own text
+# is refused with the first character outside these, named by its code point.
+_PRINTABLE = re.compile(
+    "[^\t\n\x20-\x7e\xa0-\u024f\u0300-\u036f\u0370-\u03ff\u0400-\u04ff\u1e00-\u1eff"
+    "\u2000-\u206f\u20a0-\u20cf\u2100-\u214f\u2190-\u21ff\u2200-\u22ff]")
+
+
+def script_problem(value: str) -> str | None:
+    found = _PRINTABLE.search(value)
+    if found is None:
+        return None
+    return (f"contains a character the letter fonts cannot print (U+{ord(found[0]):04X}); "
+            "use Latin, Greek or Cyrillic letters")
+
+
 def unix_newlines(value: object) -> object:
     """A pydantic before-validator: CRLF (what browsers send from a textarea, and Windows
     systems write) becomes LF; a lone CR is still refused."""

@@ -13,6 +13,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from notifier.api.auth import Principal, Role, TokenTable
+from notifier.api.rendering import BoundedPdf
 from notifier.runtime import Runtime
 
 bearer = HTTPBearer(auto_error=False, description="A token from `notifier token`")
@@ -22,6 +23,11 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
+
+
+def get_pdf(request: Request) -> BoundedPdf:
+    pdf: BoundedPdf = request.app.state.pdf
+    return pdf
 
 
 def get_tokens(request: Request) -> TokenTable:
@@ -57,6 +63,7 @@ def _unauthorized(message: str) -> HTTPException:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+PdfDep = Annotated[BoundedPdf, Depends(get_pdf)]
 System = Annotated[Principal, Depends(require(Role.SYSTEM))]
 Caseworker = Annotated[Principal, Depends(require(Role.CASEWORKER))]
 Anyone = Annotated[Principal, Depends(require(Role.SYSTEM, Role.CASEWORKER))]

@@ -34,7 +34,7 @@ from notifier.errors import ConflictError, FieldError, InputError, RenderError
 from notifier.events import CASE_ID, AwareDateTime, Id, IsoDate
 from notifier.identifiers import letter_id as derive_letter_id
 from notifier.models import CaseState, Letter, Recipient, Status
-from notifier.plaintext import NO_CPR, one_line, text_problem, unix_newlines
+from notifier.plaintext import NO_CPR, one_line, script_problem, text_problem, unix_newlines
 from notifier.planner import MissingReference
 from notifier.render import Rendered, missing_values
 from notifier.rules import SCOPES
@@ -116,7 +116,7 @@ def draft_letter(runtime: Runtime, case_id: str, request: LetterRequest, now: da
     if case.closed:
         raise ConflictError.single("case_id", "the case is closed; it gets no more letters")
     entry = _kind(runtime, request)
-    _check_text(request)
+    _check_text(request, runtime.settings.letter_max_chars)
     _check_horizon(request, now)
     recipient = _recipient(entry, request, case)
     scope = _scope(runtime, request, case)
@@ -143,7 +143,7 @@ def preview(runtime: Runtime, request: PreviewRequest) -> Rendered:
         return draft_letter(runtime, request.case_id, request, runtime.clock.now(),
                             by="preview").rendered
     entry = _kind(runtime, request)
-    _check_text(request)
+    _check_text(request, runtime.settings.letter_max_chars)
     _check_horizon(request, runtime.clock.now())
     context = copy.deepcopy(entry.sample)
     context["jobcenter"] = jobcenter_context(runtime.settings)
@@ -193,7 +193,7 @@ def _kind(runtime: Runtime, request: LetterRequest) -> LetterKind:
     return catalog[request.kind]
 
 
-def _check_text(request: LetterRequest) -> None:
+def _check_text(request: LetterRequest, max_chars: int) -> None:
     if request.kind != ADHOC:
         given = [f for f in ("subject", "paragraphs", "deadline") if getattr(request, f)]
         if given:
@@ -204,12 +204,16 @@ def _check_text(request: LetterRequest) -> None:
         raise InputError.single("paragraphs", "write at least one paragraph")
     texts = {"subject": request.subject or ""} | {
         f"paragraphs.{i}": p for i, p in enumerate(request.paragraphs)}
-    problems = {name: text_problem(text, multiline=name != "subject")
+    problems = {name: text_problem(text, multiline=name != "subject") or script_problem(text)
                 for name, text in texts.items()}
     bad = [FieldError(name, problem + ("; letters never print one" if problem == NO_CPR
                                        else "")) for name, problem in problems.items() if problem]
     if bad:
         raise InputError(bad)
+    size = sum(map(len, texts.values()))
+    if size > max_chars:  # bounds the render time and the PDF (NOTIFIER_LETTER_MAX_CHARS)
+        raise InputError.single("paragraphs", f"too long: {size} characters in all; a letter "
+                                f"holds at most {max_chars}")
 
 
 def _check_horizon(request: LetterRequest, now: datetime) -> None:

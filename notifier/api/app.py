@@ -21,6 +21,7 @@ from notifier.api import ui
 from notifier.api.auth import parse_tokens
 from notifier.api.errors import NotFoundError
 from notifier.api.middleware import BodyLimit, Hardening
+from notifier.api.rendering import BoundedPdf
 from notifier.api.routes import router
 from notifier.errors import ConflictError, FieldError, InputError
 from notifier.events import field_errors
@@ -44,6 +45,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     app.state.tokens = parse_tokens(runtime.settings.api_tokens.get_secret_value())
+    app.state.pdf = BoundedPdf(runtime.pdf, runtime.settings.render_timeout,
+                               runtime.settings.pdf_cache_entries)
     app.include_router(router)
     app.include_router(ui.router)
     app.mount("/ui/static", StaticFiles(directory=ui.STATIC), name="static")

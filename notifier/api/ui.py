@@ -20,11 +20,11 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 
 from notifier.api import adhoc
-from notifier.api.access import RuntimeDep, get_tokens, identify
+from notifier.api.access import PdfDep, RuntimeDep, get_tokens, identify
 from notifier.api.auth import Principal, Role
 from notifier.api.cases import case_view, check_case_id
 from notifier.api.errors import NotFoundError
-from notifier.api.letters import cancel_letter, document_pdf, find_letter, letter_view
+from notifier.api.letters import cancel_letter, find_letter, letter_view
 from notifier.api.letters import sent_document as stored_document
 from notifier.api.uitext import LABELS, NOTICES, danish_errors, kind_choices
 from notifier.bounds import date_problem
@@ -245,8 +245,8 @@ def document_page(runtime: RuntimeDep, _: Who, letter_id: str) -> HTMLResponse:
 
 
 @router.get("/letters/{letter_id}/document.pdf")
-def document_pdf_page(runtime: RuntimeDep, _: Who, letter_id: str) -> Response:
-    data = document_pdf(runtime.pdf, stored_document(runtime.store, letter_id))
+def document_pdf_page(runtime: RuntimeDep, pdf: PdfDep, _: Who, letter_id: str) -> Response:
+    data = pdf.sent(stored_document(runtime.store, letter_id))
     return Response(data, media_type=PDF, headers={
         "content-disposition": f'inline; filename="brev-{letter_id}.pdf"'})
 
