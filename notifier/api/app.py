@@ -23,6 +23,7 @@ from notifier.api.errors import NotFoundError
 from notifier.api.middleware import BodyLimit, Hardening
 from notifier.api.rendering import BoundedPdf
 from notifier.api.routes import router
+from notifier.api.security import LoginGuard, Sessions, Tokens
 from notifier.errors import ConflictError, FieldError, InputError
 from notifier.events import field_errors
 from notifier.logging import get_logger
@@ -44,7 +45,11 @@ def create_app(runtime: Runtime) -> FastAPI:
                       {"name": "operations", "description": "Health and metrics"}],
     )
     app.state.runtime = runtime
-    app.state.tokens = parse_tokens(runtime.settings.api_tokens.get_secret_value())
+    settings = runtime.settings
+    app.state.tokens = Tokens(parse_tokens(settings.api_tokens.get_secret_value()),
+                              runtime.client, runtime.clock)
+    app.state.sessions = Sessions(app.state.tokens, settings)
+    app.state.guard = LoginGuard(runtime.client, settings)
     app.state.pdf = BoundedPdf(runtime.pdf, runtime.settings.render_timeout,
                                runtime.settings.pdf_cache_entries)
     app.include_router(router)
@@ -53,7 +58,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     for error, handler in _handlers().items():
         app.add_exception_handler(error, handler)
     app.add_middleware(BodyLimit, limit=runtime.settings.api_max_body_bytes)
-    app.add_middleware(Hardening)
+    app.add_middleware(Hardening, trusted_proxies=settings.trusted_proxy_list)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

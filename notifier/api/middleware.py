@@ -8,6 +8,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from notifier.api.security import client_address
 from notifier.logging import get_logger, redact_text
 
 log = get_logger("notifier.api")
@@ -76,10 +77,13 @@ async def _too_large(send: Send, limit: int) -> None:
 
 class Hardening:
     """Security headers on every response, and a structured, redacted access log line
-    (method, path, status, duration: never headers, tokens or bodies)."""
+    (method, path, status, duration, who and from where: the principal's role and name,
+    never a token, and the client address, a trusted proxy's X-Forwarded-For honoured;
+    never headers or bodies)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, trusted_proxies: frozenset[str] = frozenset()) -> None:
         self.app = app
+        self.trusted = trusted_proxies
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -95,6 +99,7 @@ class Hardening:
                 message["headers"] = [*message.get("headers", []), *_headers(path)]
             await send(message)
 
+        state = scope.setdefault("state", {})  # request.state: the principal lands here
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
@@ -102,7 +107,14 @@ class Hardening:
             # by the configured log pipeline, which a test or an embedding may not have.
             log.info("http.request", method=scope["method"], path=redact_text(path),
                      status=status.get("code", 500),
-                     ms=round((perf_counter() - started) * 1000, 1))
+                     ms=round((perf_counter() - started) * 1000, 1),
+                     principal=state.get("principal", "-"),
+                     client=state.get("client") or self._client(scope))
+
+    def _client(self, scope: Scope) -> str:
+        peer = scope.get("client")
+        forwarded = dict(scope["headers"]).get(b"x-forwarded-for", b"").decode("latin-1")
+        return client_address(peer[0] if peer else None, forwarded or None, self.trusted)
 
 
 def _headers(path: str) -> list[tuple[bytes, bytes]]:

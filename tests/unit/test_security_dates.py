@@ -23,7 +23,7 @@ from tests.unit.test_api_events import form_returned, snapshot
 from tests.unit.test_api_helpers import CASEWORKER, SYSTEM, Api, make_api
 from tests.unit.test_pipeline import deliver_due
 
-SAME_ORIGIN = {"Origin": "http://testserver"}
+SAME_ORIGIN = {"Origin": "https://testserver"}
 
 
 @pytest.fixture
