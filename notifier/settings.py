@@ -128,6 +128,11 @@ class Settings(BaseSettings):
     )
     render_timeout: float = Field(default=20.0, gt=0, description="Seconds per PDF render")
     pdf_cache_entries: int = Field(default=64, ge=0, description="Sent PDFs kept in memory")
+    api_header_timeout: float = Field(default=10.0, gt=0, description="Seconds for a request head")
+    api_body_timeout: float = Field(default=30.0, gt=0, description="Seconds for a request body")
+    api_limit_concurrency: int = Field(
+        default=200, ge=1, description="Connections and requests at once before 503"
+    )
     api_docs: Literal["token", "off"] = Field(
         default="token", description="token: /docs and /openapi.json need a token; off: none"
     )

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
-from notifier.api import ui
+from notifier.api import docs, ui
 from notifier.api.auth import parse_tokens
 from notifier.api.errors import NotFoundError
 from notifier.api.middleware import BodyLimit, Hardening
@@ -35,7 +35,10 @@ Handler = Callable[[Request, Any], Awaitable[Response]]
 
 def create_app(runtime: Runtime) -> FastAPI:
     """The application for ``runtime``. ConfigError if the token setting is malformed."""
+    # The framework's docs load Swagger UI from a CDN and are open to anyone: off; our
+    # own (``docs.py``) serve packaged assets behind a login (issue 17).
     app = FastAPI(
+        docs_url=None, redoc_url=None, openapi_url=None,
         title="notifier",
         summary="Digital Post letters for sygedagpengeopfølgning: events in, letters out",
         version="1",
@@ -53,11 +56,14 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.pdf = BoundedPdf(runtime.pdf, runtime.settings.render_timeout,
                                runtime.settings.pdf_cache_entries)
     app.include_router(router)
+    if runtime.settings.api_docs == "token":
+        docs.install(app)
     app.include_router(ui.router)
     app.mount("/ui/static", StaticFiles(directory=ui.STATIC), name="static")
     for error, handler in _handlers().items():
         app.add_exception_handler(error, handler)
-    app.add_middleware(BodyLimit, limit=runtime.settings.api_max_body_bytes)
+    app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes,
+                       timeout=settings.api_body_timeout)
     app.add_middleware(Hardening, trusted_proxies=settings.trusted_proxy_list)
 
     @app.get("/", include_in_schema=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from time import perf_counter
 from typing import Any
@@ -25,9 +26,10 @@ class BodyLimit:
     The body is read here and replayed, so the limit holds before any parsing starts.
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, timeout: float = 30.0) -> None:
         self.app = app
         self.limit = limit
+        self.timeout = timeout  # for the whole body: a slow client gets 408 (issue 17)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
@@ -39,8 +41,15 @@ class BodyLimit:
             return
         chunks: list[bytes] = []
         size = 0
+        deadline = asyncio.get_running_loop().time() + self.timeout
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(
+                    receive(), max(deadline - asyncio.get_running_loop().time(), 0))
+            except TimeoutError:
+                await _problem(send, 408, f"request body not received within {self.timeout:g} "
+                               "seconds", "too slow")
+                return
             if message["type"] != "http.request":
                 return  # the client went away
             size += len(message.get("body", b""))
@@ -67,9 +76,13 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 async def _too_large(send: Send, limit: int) -> None:
-    body = json.dumps({"detail": f"request body larger than {limit} bytes",
-                       "errors": [{"field": "(body)", "message": "too large"}]}).encode()
-    await send({"type": "http.response.start", "status": 413,
+    await _problem(send, 413, f"request body larger than {limit} bytes", "too large")
+
+
+async def _problem(send: Send, status: int, detail: str, message: str) -> None:
+    body = json.dumps({"detail": detail,
+                       "errors": [{"field": "(body)", "message": message}]}).encode()
+    await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})

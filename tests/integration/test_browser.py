@@ -59,7 +59,9 @@ def browser() -> Iterator[Any]:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiProcess]:
     """`notifier serve` with a case that has a meeting, opened through the API."""
     directory = tmp_path_factory.mktemp("browser")
-    process = ApiProcess(["serve"], base_env(directory / "outbox"), directory / "serve.log")
+    # Plain http on loopback: the session cookie may not be Secure here (issue 17).
+    process = ApiProcess(["serve"], base_env(directory / "outbox", NOTIFIER_DEV_MODE="true"),
+                         directory / "serve.log")
     try:
         response = httpx.post(process.url + "/events", headers=SYSTEM, timeout=30,
                               json=[opening(CASE), meeting(CASE)])
