@@ -238,3 +238,22 @@ def test_receipts_only_for_digital_post_and_print(api: Api) -> None:
         "received_at": "2026-11-23T10:20:00+01:00"})
     assert response.status_code == 409
     assert "only Digital Post and print" in response.json()["detail"]
+
+
+def test_a_date_stored_before_the_fix_answers_422_not_500(api: Api) -> None:
+    """A receipt time stored before these checks (9999-12-31T23:59:59-23:59 on a letter)
+    made GET /cases, /letters and both /ui pages answer 500; now the safety net answers
+    422 naming a date, and nothing crashes."""
+    from notifier.store import LETTER
+    from tests.unit.test_api_helpers import CASEWORKER_TOKEN
+
+    api.open_case()
+    letter_id = api.letters()[0]["letter_id"]
+    api.runtime.client.hset(LETTER + letter_id, "receipt_at", "9999-12-31T23:59:59-23:59")
+    api.client.post("/ui/login", data={"token": CASEWORKER_TOKEN}, headers=SAME_ORIGIN)
+    for path, headers in ((f"/cases/{BASE_OPEN['case_id']}", CASEWORKER),
+                          (f"/letters/{letter_id}", CASEWORKER),
+                          (f"/ui/cases/{BASE_OPEN['case_id']}", {}),
+                          (f"/ui/letters/{letter_id}", {})):
+        response = api.client.get(path, headers=headers)
+        assert response.status_code == 422, path
