@@ -237,19 +237,19 @@ def cmd_receipt(settings: Settings, args: argparse.Namespace) -> int:
     from notifier.schema import check_at_start
 
     text = sys.stdin.read() if str(args.file) == "-" else args.file.read_text(encoding="utf-8")
+    runtime = build_runtime(settings)
+    check_at_start(runtime.client)
     receipts: list[Any] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
             try:
                 receipts.append(json.loads(line))
-                parse_receipt(receipts[-1])
+                parse_receipt(receipts[-1], runtime.clock.now())
             except json.JSONDecodeError as exc:
                 raise InputError.single("receipt", f"not JSON: {exc.msg}",
                                         where=f"line {number}") from None
             except InputError as exc:
                 raise exc.located(f"line {number}") from None
-    runtime = build_runtime(settings)
-    check_at_start(runtime.client)
     for data in receipts:
         result = accept_receipt(runtime.store, runtime.renderer.catalog, data,
                                 runtime.clock.now())

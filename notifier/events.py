@@ -24,8 +24,10 @@ from pydantic import (
     ValidationError,
 )
 
+from notifier.bounds import check_date
 from notifier.errors import FieldError, InputError
 from notifier.identifiers import cpr_problem, cvr_problem, looks_like_cpr, normalize_cpr
+from notifier.plaintext import email_address, multi_line, one_line, unix_newlines
 
 CASE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 EVENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -71,14 +73,20 @@ def _cvr(value: str) -> str:
     return value
 
 
-IsoDate = Annotated[date, BeforeValidator(_iso_date)]
-AwareDateTime = Annotated[datetime, BeforeValidator(_aware_datetime)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
-Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,64}$")]
+IsoDate = Annotated[date, BeforeValidator(_iso_date), AfterValidator(check_date)]
+AwareDateTime = Annotated[datetime, BeforeValidator(_aware_datetime), AfterValidator(check_date)]
+# Free text and ids: no control characters, no CPR number in any spelling (issue 17).
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+                 AfterValidator(one_line)]
+LongText = Annotated[str, BeforeValidator(unix_newlines),
+                     StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000),
+                     AfterValidator(multi_line)]
+Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,64}$"),
+               AfterValidator(one_line)]
 Cpr = Annotated[str, StringConstraints(strict=True), AfterValidator(_cpr)]
 Cvr = Annotated[str, StringConstraints(strict=True), AfterValidator(_cvr)]
-Email = Annotated[str, StringConstraints(pattern=r"^[^@\s<>]{1,64}@[^@\s<>]{1,190}\.[A-Za-z]{2,}$")]
+Email = Annotated[str, StringConstraints(strict=True, max_length=254),
+                  AfterValidator(email_address)]
 Postcode = Annotated[str, StringConstraints(pattern=r"^\d{4}$")]
 
 
@@ -225,7 +233,8 @@ class Event(BaseModel):
 
 
 class _Envelope(_Model):
-    event_id: Annotated[str, StringConstraints(pattern=EVENT_ID.pattern)]
+    event_id: Annotated[str, StringConstraints(pattern=EVENT_ID.pattern),
+                        AfterValidator(one_line)]
     type: str
     case_id: Annotated[str, StringConstraints(pattern=CASE_ID.pattern)]
     occurred_at: AwareDateTime

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 import uuid
 from datetime import date
 
-CPR_SHAPE = re.compile(r"(?<!\d)(\d{6})-?(\d{4})(?!\d)")
+# The one CPR recogniser (issue 17): DDMMYY then SSSS, with at most a few separators between
+# the 2-2-2-4 groups: spaces of any kind, dots, slashes, hyphens and the Unicode dashes
+# (U+2010-2015 incl. the non-breaking U+2011, minus U+2212, small/fullwidth hyphen-minus),
+# and invisible joiners. So "0101901234", "010190-1234", "010190 1234", "0101 90 1234",
+# "01.01.90-1234", "01 01 90 1234" all match; ``\d`` also matches non-ASCII digits, and
+# the text is searched again after NFKC normalisation (fullwidth, compatibility forms).
+_SEP = "[\\s./\\-\u2010-\u2015\u2212\ufe58\ufe63\uff0d\u00ad\u200b-\u200d\u2060\ufeff]{0,3}"
+CPR_SHAPE = re.compile(rf"(?<!\d)(\d\d){_SEP}(\d\d){_SEP}(\d\d){_SEP}(\d{{4}})(?!\d)")
 _CVR_WEIGHTS = (2, 7, 6, 5, 4, 3, 2, 1)
 
 
@@ -46,9 +54,32 @@ def _century(seventh: int, yy: int) -> int:
     return 2000 if yy <= 57 else 1800
 
 
+def _digits(match: re.Match[str]) -> str:
+    return unicodedata.normalize("NFKC", "".join(match.groups()))
+
+
+def _is_cpr(match: re.Match[str]) -> bool:
+    digits = _digits(match)
+    return digits.isascii() and cpr_birth_date(digits) is not None
+
+
 def looks_like_cpr(text: str) -> bool:
-    """True if ``text`` contains something shaped like a CPR number with a valid date."""
-    return any(cpr_birth_date(m[1] + m[2]) for m in CPR_SHAPE.finditer(text))
+    """True if ``text`` contains something shaped like a CPR number with a valid date, in
+    any of the spellings above, before or after NFKC normalisation."""
+    return any(_is_cpr(m) for m in CPR_SHAPE.finditer(text)) or any(
+        _is_cpr(m) for m in CPR_SHAPE.finditer(unicodedata.normalize("NFKC", text)))
+
+
+def mask_cpr(text: str, mask: str) -> str:
+    """``text`` with every CPR number replaced by ``mask``. Masked in place where the
+    original text matches; if only the NFKC form reveals one, the normalised text is
+    masked (a log line then reads normalised, which is a small price)."""
+    def replace(match: re.Match[str]) -> str:
+        return mask if _is_cpr(match) else match[0]
+
+    masked = CPR_SHAPE.sub(replace, text)
+    normal = unicodedata.normalize("NFKC", masked)
+    return CPR_SHAPE.sub(replace, normal) if looks_like_cpr(normal) else masked
 
 
 def cvr_problem(value: str) -> str | None:

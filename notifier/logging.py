@@ -13,16 +13,13 @@ from typing import Any
 
 import structlog
 
-from notifier.identifiers import CPR_SHAPE, cpr_birth_date
+from notifier.identifiers import mask_cpr
 
 MASK = "[CPR]"
 
 
 def redact_text(text: str) -> str:
-    def mask(match: Any) -> str:
-        return MASK if cpr_birth_date(match[1] + match[2]) else str(match[0])
-
-    return CPR_SHAPE.sub(mask, text)
+    return mask_cpr(text, MASK)
 
 
 def _redact(value: Any) -> Any:
@@ -78,8 +75,10 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("apscheduler", "dramatiq", "weasyprint", "fontTools", "httpx", "httpcore"):
+    for noisy in ("apscheduler", "dramatiq", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    for glyphs in ("weasyprint", "fontTools"):  # per-glyph warnings quote letter text
+        logging.getLogger(glyphs).setLevel(logging.ERROR)
 
 
 def _redact_line(_logger: Any, _name: str, line: Any) -> Any:

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from notifier.identifiers import cpr_problem, cvr_problem, looks_like_cpr
+from notifier.plaintext import control_problem
 
 NS = "https://DigitalPost.dk/MeMo-1"
 MEMO_VERSION = "1.1"
@@ -31,9 +32,6 @@ NOTIFICATION_MAX = 150  # dt:memoNotificationType
 URI_MAX = 256  # dt:memoUriType
 MEDIA_TYPES = frozenset({"application/pdf", "text/html", "text/plain"})
 
-# XML 1.0 Char minus "\r": a carriage return is legal XML, but every parser turns it into
-# "\n", so a text holding one would not arrive as sent.
-_NOT_XML_TEXT = re.compile(r"[^\t\n\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _LANGUAGE = re.compile(r"[a-z]{2}")  # dt:memoLanguageType is xs:language of at most 2
 
 # Digital Post's receiving side (SF1601) expects the "memo:" prefix, not a default namespace.
@@ -230,7 +228,7 @@ def _put(parent: ET.Element, tag: str, value: str, field: str, limit: int = TEXT
         raise ValueError(f"{field}: must not be blank")
     if len(value) > limit:
         raise ValueError(f"{field}: at most {limit} characters (MeMo limit)")
-    if _NOT_XML_TEXT.search(value):
+    if control_problem(value):  # the intake's rule too, so accepted text is deliverable
         raise ValueError(f"{field}: contains a control character XML cannot carry")
     if looks_like_cpr(value):
         raise ValueError(f"{field}: must not contain a CPR number")

@@ -9,6 +9,7 @@ exact PDF that went out (for aktindsigt) without storing the PDF itself in Redis
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,10 @@ from notifier.errors import RenderError
 from notifier.render import Rendered
 
 PDF_VARIANT = "pdf/ua-1"
+# WeasyPrint and fontTools warn once per glyph a font lacks, quoting the character: a
+# letter's text (a name) would reach the log line by line, 250,000 lines for a long letter
+# (issue 17). Only their errors are let through, whoever configures logging.
+QUIET_LOGGERS = ("weasyprint", "fontTools")
 MEDIA_TYPE = "application/pdf"
 
 
@@ -31,6 +36,7 @@ class PdfRenderer:
         from weasyprint import HTML
         from weasyprint.urls import FatalURLFetchingError, URLFetcher
 
+        quiet_pdf_loggers()
         if self.fetcher is None:
             # Local files only: a letter must never make the renderer fetch from the network.
             self.fetcher = URLFetcher(allowed_protocols={"file", "data"}, fail_on_errors=True)
@@ -42,6 +48,11 @@ class PdfRenderer:
         if not pdf:
             raise RenderError(f"{rendered.kind}: PDF rendering produced nothing")
         return bytes(pdf)
+
+
+def quiet_pdf_loggers() -> None:
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def sha256(data: bytes) -> str:

@@ -13,13 +13,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from notifier.bounds import horizon_errors
 from notifier.catalog import Catalog
 from notifier.delivery import failure_alert
-from notifier.errors import ConflictError, FieldError, InputError
+from notifier.errors import ConflictError, InputError
+from notifier.events import AwareDateTime, field_errors
 from notifier.logging import redact_text
-from notifier.models import Status
+from notifier.models import ChannelName, Status
 from notifier.store import Store
 
 UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
@@ -36,34 +38,48 @@ class BusinessReceipt(BaseModel):
 
     message_uuid: str = Field(pattern=UUID_PATTERN, description="The letter id")
     status: ReceiptStatus
-    received_at: AwareDatetime = Field(description="When Digital Post registered it")
+    received_at: AwareDateTime = Field(description="When Digital Post registered it")
     reason: str | None = Field(default=None, max_length=300)
 
 
-def parse_receipt(data: Any) -> BusinessReceipt:
+# Business receipts exist for what went through Digital Post (digitally or as paper).
+RECEIPTED = (ChannelName.DIGITAL_POST, ChannelName.PRINT)
+
+
+def parse_receipt(data: Any, now: datetime) -> BusinessReceipt:
+    if not isinstance(data, dict):
+        raise InputError.single("receipt", "must be a JSON object")
     try:
-        return BusinessReceipt.model_validate(data)
+        receipt = BusinessReceipt.model_validate(data)
     except ValidationError as exc:
-        raise InputError([FieldError(".".join(str(p) for p in err["loc"]) or "receipt",
-                                     err["msg"]) for err in exc.errors()]) from None
+        raise InputError(field_errors(exc.errors())) from None
+    ahead = horizon_errors({"received_at": receipt.received_at}, now)
+    if ahead:
+        raise InputError(ahead)
+    return receipt
 
 
 def accept_receipt(store: Store, catalog: Catalog, data: Any, now: datetime) -> dict[str, Any]:
     """Record one receipt; returns ``{"letter_id", "outcome": "recorded"|"duplicate"}``."""
-    receipt = parse_receipt(data)
+    receipt = parse_receipt(data, now)
     letter = store.letter(receipt.message_uuid)
     if letter is None:
         raise InputError.single("message_uuid", "no letter has this messageUUID")
+    if letter.channel not in RECEIPTED:
+        raise ConflictError.single("message_uuid", f"the letter went by {letter.channel}; "
+                                   "only Digital Post and print letters get receipts")
     if letter.status not in (Status.SENDING, Status.SENT):
         raise ConflictError.single("message_uuid",
                                    f"the letter was never handed over (status {letter.status})")
     fields = {"receipt_status": receipt.status.value,
               "receipt_at": receipt.received_at.isoformat()}
-    if receipt.reason:
-        fields["receipt_reason"] = redact_text(receipt.reason)
+    # Digital Post's words, not ours: masked rather than refused, so the receipt is kept.
+    reason = redact_text(receipt.reason) if receipt.reason else None
+    if reason:
+        fields["receipt_reason"] = reason
     recorded = store.record_receipt(letter, fields, now)
     if recorded and receipt.status is ReceiptStatus.FAILED:
-        reason = f"Digital Post could not deliver it: {receipt.reason or 'no reason given'}"
+        reason = f"Digital Post could not deliver it: {reason or 'no reason given'}"
         alert = failure_alert(catalog, letter, reason, now)
         if alert is not None:
             store.add_letter(alert, now, why="alert_planned")

@@ -108,6 +108,35 @@ class Settings(BaseSettings):
     retry_max_seconds: int = Field(default=6 * 3600, ge=60, description="Give up after this")
     worker_threads: int = Field(default=4, ge=1, le=64)
 
+    # --- issue 17 (security review): addresses, sessions, tokens, logins, rendering ---
+    email_domains: str = Field(
+        default="", description="Comma-separated domains e-mail fields must be in (empty: any)"
+    )
+    dev_mode: bool = Field(
+        default=False, description="Plain-http development: the session cookie is not Secure"
+    )
+    session_idle_minutes: int = Field(default=30, ge=1, description="A session ends unused")
+    session_max_hours: int = Field(default=10, ge=1, description="A session ends regardless")
+    token_days: int = Field(default=365, ge=1, description="Expiry of tokens stored in Redis")
+    trusted_proxies: str = Field(
+        default="", description="Comma-separated proxy addresses whose X-Forwarded-For counts"
+    )
+    login_burst: int = Field(default=10, ge=1, description="Failed logins per address ...")
+    login_window_seconds: int = Field(default=300, ge=1, description="... in this window: 429")
+    letter_max_chars: int = Field(
+        default=50_000, ge=1000, description="Text of one letter (ad hoc and rendered)"
+    )
+    render_timeout: float = Field(default=20.0, gt=0, description="Seconds per PDF render")
+    pdf_cache_entries: int = Field(default=64, ge=0, description="Sent PDFs kept in memory")
+    api_header_timeout: float = Field(default=10.0, gt=0, description="Seconds for a request head")
+    api_body_timeout: float = Field(default=30.0, gt=0, description="Seconds for a request body")
+    api_limit_concurrency: int = Field(
+        default=200, ge=1, description="Connections and requests at once before 503"
+    )
+    api_docs: Literal["token", "off"] = Field(
+        default="token", description="token: /docs and /openapi.json need a token; off: none"
+    )
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
 
@@ -166,6 +195,14 @@ class Settings(BaseSettings):
     @property
     def embedded(self) -> bool:
         return self.redis_url is None
+
+    @property
+    def email_domain_list(self) -> tuple[str, ...]:
+        return tuple(d.strip().lower() for d in self.email_domains.split(",") if d.strip())
+
+    @property
+    def trusted_proxy_list(self) -> frozenset[str]:
+        return frozenset(p.strip() for p in self.trusted_proxies.split(",") if p.strip())
 
 
 def unknown_variables(environ: Mapping[str, str]) -> list[str]:

@@ -21,7 +21,7 @@ Every group of writes that belongs together happens in one MULTI/EXEC or Lua scr
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -30,6 +30,7 @@ from typing import Any
 import redis
 
 from notifier import names
+from notifier.errors import ConflictError
 from notifier.events import Event
 from notifier.models import CaseState, Letter, Status
 from notifier.planner import Plan, Planner
@@ -55,6 +56,14 @@ def _script(name: str) -> str:
 
 def epoch(instant: datetime) -> float:
     return instant.timestamp()
+
+
+class BatchRefused(ConflictError):
+    """An event of a batch that its case's state refuses; ``position`` is its index."""
+
+    def __init__(self, position: int, refused: ConflictError) -> None:
+        super().__init__(refused.errors, where=refused.where)
+        self.position = position
 
 
 @dataclass(frozen=True)
@@ -159,32 +168,72 @@ class Store:
         starting to send a letter, or another API process, makes us re-plan instead of
         acting on a stale view. A re-submitted event id changes nothing.
         """
-        event_key = f"{P}event:{event.event_id}"
-        case_key = self.case_key(event.case_id)
-        letters_key = self.case_letters_key(event.case_id)
+        return self.apply_events([event], planner, now)[0]
+
+    def apply_events(self, events: Sequence[Event], planner: Planner, now: datetime
+                     ) -> list[Applied]:
+        """Plan every event, in the order given, and persist them all in one MULTI/EXEC:
+        all or nothing, whatever fails (issue 17). Each event is planned against the state
+        the events before it leave, so the batch is the same as applying them one by one.
+
+        Everything read is WATCHed, so a concurrent writer makes us re-plan. A refused event
+        raises BatchRefused (a ConflictError) carrying its position; nothing is written.
+        """
+        case_ids = sorted({e.case_id for e in events})
+        event_keys = [f"{P}event:{e.event_id}" for e in events]
+        watched = list(dict.fromkeys([*event_keys, *map(self.case_key, case_ids),
+                                      *map(self.case_letters_key, case_ids)]))
         pipe: Any
         with self.redis.pipeline() as pipe:
             for _ in range(MAX_APPLY_RETRIES):
                 try:
-                    pipe.watch(event_key, case_key, letters_key)
-                    if pipe.exists(event_key):
-                        pipe.unwatch()
-                        return Applied(event.event_id, event.case_id, duplicate=True)
-                    raw_case = pipe.get(case_key)
-                    case = CaseState.model_validate_json(raw_case) if raw_case else None
-                    ids = sorted(m.decode() for m in pipe.zrange(letters_key, 0, -1))
-                    if ids:
-                        pipe.watch(*(LETTER + i for i in ids))
-                    letters = self._letters(pipe, ids)
-                    plan = planner.apply(case, letters, event, now)  # may raise ConflictError
+                    pipe.watch(*watched)
+                    known = {k for k in event_keys if pipe.exists(k)}
+                    cases: dict[str, CaseState | None] = {}
+                    letters: dict[str, dict[str, Letter]] = {}
+                    for case_id in case_ids:
+                        raw_case = pipe.get(self.case_key(case_id))
+                        cases[case_id] = (CaseState.model_validate_json(raw_case)
+                                          if raw_case else None)
+                        ids = sorted(m.decode() for m in
+                                     pipe.zrange(self.case_letters_key(case_id), 0, -1))
+                        if ids:
+                            pipe.watch(*(LETTER + i for i in ids))
+                        letters[case_id] = self._letters(pipe, ids)
+                    results, plans = self._plan_all(events, known, cases, letters, planner, now)
                     pipe.multi()
-                    self._write_plan(pipe, event, plan, now)
+                    for event, plan in plans:
+                        self._write_plan(pipe, event, plan, now)
                     pipe.execute()
-                    return Applied(event.event_id, event.case_id, False, plan.planned,
-                                   plan.cancelled)
+                    return results
                 except redis.WatchError:
                     continue
-        raise redis.WatchError(f"event {event.event_id}: case kept changing; try again")
+        raise redis.WatchError("events: their cases kept changing; try again")
+
+    @staticmethod
+    def _plan_all(events: Sequence[Event], known: set[str],
+                  cases: dict[str, CaseState | None], letters: dict[str, dict[str, Letter]],
+                  planner: Planner, now: datetime
+                  ) -> tuple[list[Applied], list[tuple[Event, Plan]]]:
+        results: list[Applied] = []
+        plans: list[tuple[Event, Plan]] = []
+        for position, event in enumerate(events):
+            key = f"{P}event:{event.event_id}"
+            if key in known:  # stored before, or earlier in this batch
+                results.append(Applied(event.event_id, event.case_id, duplicate=True))
+                continue
+            known.add(key)
+            try:
+                plan = planner.apply(cases[event.case_id], letters[event.case_id], event, now)
+            except ConflictError as exc:
+                raise BatchRefused(position, exc) from None
+            cases[event.case_id] = plan.case
+            letters[event.case_id].update((x.letter_id, x) for x in
+                                          [*plan.planned, *plan.cancelled])
+            plans.append((event, plan))
+            results.append(Applied(event.event_id, event.case_id, False, plan.planned,
+                                   plan.cancelled))
+        return results, plans
 
     def _write_plan(self, pipe: Any, event: Event, plan: Plan, now: datetime) -> None:
         case_id = event.case_id

@@ -14,26 +14,35 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+)
 
 from notifier.api.cases import check_case_id, find_case
 from notifier.api.letters import letter_view
+from notifier.bounds import horizon_errors
 from notifier.calendar import Roll
 from notifier.catalog import LetterKind
 from notifier.context import jobcenter_context, letter_context
 from notifier.errors import ConflictError, FieldError, InputError, RenderError
 from notifier.events import CASE_ID, AwareDateTime, Id, IsoDate
 from notifier.identifiers import letter_id as derive_letter_id
-from notifier.identifiers import looks_like_cpr
 from notifier.models import CaseState, Letter, Recipient, Status
+from notifier.plaintext import NO_CPR, one_line, script_problem, text_problem, unix_newlines
 from notifier.planner import MissingReference
 from notifier.render import Rendered, missing_values
 from notifier.rules import SCOPES
 from notifier.runtime import Runtime
 
 ADHOC = "adhoc"
-Paragraph = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                             max_length=5000)]
+Paragraph = Annotated[str, BeforeValidator(unix_newlines),
+                      StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
 Subject = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 # Which request field to fix when the template misses a value under this context root.
 _FIELD_FOR = {"adhoc": "paragraphs", "meeting": "meeting_id", "decision": "decision_id",
@@ -59,8 +68,8 @@ class LetterRequest(BaseModel):
     send_at: AwareDateTime | None = Field(
         default=None, description="Not before; the send window applies unless immediate")
     immediate: StrictBool = Field(default=False, description="Ignore the send window")
-    idempotency_key: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$")
-                               ] | None = Field(
+    idempotency_key: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$"),
+                               AfterValidator(one_line)] | None = Field(
         default=None, description="Same key, same letter: a retried request creates none")
 
 
@@ -107,7 +116,8 @@ def draft_letter(runtime: Runtime, case_id: str, request: LetterRequest, now: da
     if case.closed:
         raise ConflictError.single("case_id", "the case is closed; it gets no more letters")
     entry = _kind(runtime, request)
-    _check_text(request)
+    _check_text(request, runtime.settings.letter_max_chars)
+    _check_horizon(request, now)
     recipient = _recipient(entry, request, case)
     scope = _scope(runtime, request, case)
     send_at = _send_at(runtime, request, now)
@@ -133,7 +143,8 @@ def preview(runtime: Runtime, request: PreviewRequest) -> Rendered:
         return draft_letter(runtime, request.case_id, request, runtime.clock.now(),
                             by="preview").rendered
     entry = _kind(runtime, request)
-    _check_text(request)
+    _check_text(request, runtime.settings.letter_max_chars)
+    _check_horizon(request, runtime.clock.now())
     context = copy.deepcopy(entry.sample)
     context["jobcenter"] = jobcenter_context(runtime.settings)
     if request.kind == ADHOC and request.paragraphs:
@@ -182,7 +193,7 @@ def _kind(runtime: Runtime, request: LetterRequest) -> LetterKind:
     return catalog[request.kind]
 
 
-def _check_text(request: LetterRequest) -> None:
+def _check_text(request: LetterRequest, max_chars: int) -> None:
     if request.kind != ADHOC:
         given = [f for f in ("subject", "paragraphs", "deadline") if getattr(request, f)]
         if given:
@@ -193,10 +204,22 @@ def _check_text(request: LetterRequest) -> None:
         raise InputError.single("paragraphs", "write at least one paragraph")
     texts = {"subject": request.subject or ""} | {
         f"paragraphs.{i}": p for i, p in enumerate(request.paragraphs)}
-    bad = [FieldError(name, "must not contain a CPR number; letters never print one")
-           for name, text in texts.items() if looks_like_cpr(text)]
+    problems = {name: text_problem(text, multiline=name != "subject") or script_problem(text)
+                for name, text in texts.items()}
+    bad = [FieldError(name, problem + ("; letters never print one" if problem == NO_CPR
+                                       else "")) for name, problem in problems.items() if problem]
     if bad:
         raise InputError(bad)
+    size = sum(map(len, texts.values()))
+    if size > max_chars:  # bounds the render time and the PDF (NOTIFIER_LETTER_MAX_CHARS)
+        raise InputError.single("paragraphs", f"too long: {size} characters in all; a letter "
+                                f"holds at most {max_chars}")
+
+
+def _check_horizon(request: LetterRequest, now: datetime) -> None:
+    ahead = horizon_errors({"deadline": request.deadline, "send_at": request.send_at}, now)
+    if ahead:
+        raise InputError(ahead)
 
 
 def _recipient(entry: LetterKind, request: LetterRequest, case: CaseState) -> Recipient:

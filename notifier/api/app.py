@@ -17,11 +17,13 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
-from notifier.api import ui
+from notifier.api import docs, ui
 from notifier.api.auth import parse_tokens
 from notifier.api.errors import NotFoundError
 from notifier.api.middleware import BodyLimit, Hardening
+from notifier.api.rendering import BoundedPdf
 from notifier.api.routes import router
+from notifier.api.security import LoginGuard, Sessions, Tokens
 from notifier.errors import ConflictError, FieldError, InputError
 from notifier.events import field_errors
 from notifier.logging import get_logger
@@ -33,7 +35,10 @@ Handler = Callable[[Request, Any], Awaitable[Response]]
 
 def create_app(runtime: Runtime) -> FastAPI:
     """The application for ``runtime``. ConfigError if the token setting is malformed."""
+    # The framework's docs load Swagger UI from a CDN and are open to anyone: off; our
+    # own (``docs.py``) serve packaged assets behind a login (issue 17).
     app = FastAPI(
+        docs_url=None, redoc_url=None, openapi_url=None,
         title="notifier",
         summary="Digital Post letters for sygedagpengeopfølgning: events in, letters out",
         version="1",
@@ -43,14 +48,23 @@ def create_app(runtime: Runtime) -> FastAPI:
                       {"name": "operations", "description": "Health and metrics"}],
     )
     app.state.runtime = runtime
-    app.state.tokens = parse_tokens(runtime.settings.api_tokens.get_secret_value())
+    settings = runtime.settings
+    app.state.tokens = Tokens(parse_tokens(settings.api_tokens.get_secret_value()),
+                              runtime.client, runtime.clock)
+    app.state.sessions = Sessions(app.state.tokens, settings)
+    app.state.guard = LoginGuard(runtime.client, settings)
+    app.state.pdf = BoundedPdf(runtime.pdf, runtime.settings.render_timeout,
+                               runtime.settings.pdf_cache_entries)
     app.include_router(router)
+    if runtime.settings.api_docs == "token":
+        docs.install(app)
     app.include_router(ui.router)
     app.mount("/ui/static", StaticFiles(directory=ui.STATIC), name="static")
     for error, handler in _handlers().items():
         app.add_exception_handler(error, handler)
-    app.add_middleware(BodyLimit, limit=runtime.settings.api_max_body_bytes)
-    app.add_middleware(Hardening)
+    app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes,
+                       timeout=settings.api_body_timeout)
+    app.add_middleware(Hardening, trusted_proxies=settings.trusted_proxy_list)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
@@ -89,8 +103,19 @@ def _handlers() -> dict[type[Exception], Handler]:
         message = "the store (Redis) is unavailable; try again shortly"
         return _problem(503, message, [FieldError("(store)", "unavailable")])
 
+    async def out_of_range(request: Request, exc: Any) -> Response:
+        """A safety net (issue 17): input is range-checked, so this means a check is
+        missing; the client still gets a 422, never a 500."""
+        log.warning("api.arithmetic_error", error=type(exc).__name__)
+        errors = [FieldError("(date)", "a date or number is out of the range this service "
+                             "handles")]
+        if ui.is_page(request):
+            return ui.error_page(request, 422, errors)
+        return _problem(422, str(errors[0]), errors)
+
     return {InputError: input_error, RequestValidationError: validation_error,
-            HTTPException: http_error, redis.RedisError: store_down}
+            HTTPException: http_error, redis.RedisError: store_down,
+            ArithmeticError: out_of_range}
 
 
 def _status(exc: InputError) -> int:

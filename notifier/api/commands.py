@@ -20,6 +20,7 @@ from notifier.errors import ConfigError, FieldError, InputError
 from notifier.settings import Settings
 
 if TYPE_CHECKING:
+    from notifier.api.security import Tokens
     from notifier.runtime import Runtime
 
 CLI_USER = "cli"  # who did it, in cancelled_by / cause / the audit trail
@@ -49,9 +50,16 @@ def add_commands(sub: Any) -> None:
     cancel.add_argument("--reason", help="for the audit trail")
     cancel.set_defaults(func=cmd_cancel)
 
-    token = sub.add_parser("token", help="make an API token; prints it once, and its entry")
-    token.add_argument("--role", required=True, choices=["system", "caseworker"])
-    token.add_argument("--name", required=True, help="who holds it (shown in the audit trail)")
+    token = sub.add_parser(
+        "token", help="make an API token (prints it once, and its entry); 'token list', "
+        "'token revoke NAME'")
+    token.add_argument("action", nargs="?", choices=["list", "revoke"],
+                       help="list the tokens, or revoke every token of a name")
+    token.add_argument("target", nargs="?", metavar="NAME", help="with revoke: whose tokens")
+    token.add_argument("--role", choices=["system", "caseworker"])
+    token.add_argument("--name", help="who holds it (shown in the audit trail)")
+    token.add_argument("--days", type=int, help="expiry of a token kept in Redis "
+                       "(default NOTIFIER_TOKEN_DAYS)")
     token.set_defaults(func=cmd_token)
 
 
@@ -76,7 +84,8 @@ def cmd_event(settings: Settings, args: argparse.Namespace) -> int:
         return _post_events(args.api, args.token_file, items)
     events = intake.parse_batch(items, locate)
     runtime = stored_runtime(settings)
-    outcomes = intake.ingest(runtime.store, runtime.planner, events, runtime.clock.now(), locate)
+    outcomes = intake.ingest(runtime.store, runtime.planner, events, runtime.clock.now(), locate,
+                             settings.email_domain_list)
     for outcome in outcomes:
         print(json.dumps(outcome.as_json(), ensure_ascii=False))
     return 0
@@ -175,12 +184,48 @@ def cmd_case(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
-    from notifier.api.auth import Role, new_token
+    """Make a token (printed as before; also kept in Redis, revocable, when
+    NOTIFIER_REDIS_URL is set), or list or revoke the tokens (issue 17)."""
+    from notifier.api.auth import Principal, Role, hash_token, new_token
 
-    token, entry = new_token(Role(args.role), args.name)
-    print(f"token (give it to {args.name}; it is shown only this once): {token}")
-    print(f"settings entry (add it to NOTIFIER_API_TOKENS, comma-separated): {entry}")
+    if args.action is None:
+        if not (args.role and args.name):
+            raise InputError.single("--role/--name", "both are needed to make a token")
+        token, entry = new_token(Role(args.role), args.name)
+        print(f"token (give it to {args.name}; it is shown only this once): {token}")
+        print(f"settings entry (add it to NOTIFIER_API_TOKENS, comma-separated): {entry}")
+        if not settings.embedded:
+            stored = _tokens(settings).add(hash_token(token), Principal(Role(args.role),
+                                           args.name), args.days or settings.token_days)
+            print(f"stored in Redis (revoke with `notifier token revoke {args.name}`); "
+                  f"expires {stored.as_json(stored.created)['expires']}")
+        return 0
+    tokens = _tokens(settings)
+    if args.action == "list":
+        for row in tokens.listing():
+            state = "revoked" if row["revoked"] else "expired" if row["expired"] else "valid"
+            print(f"{row['name']}\t{row['role']}\t{row['source']}\t"
+                  f"expires {row['expires'] or 'never'}\t{state}")
+        return 0
+    if not args.target:
+        raise InputError.single("NAME", "whose tokens to revoke")
+    count = tokens.revoke(args.target)
+    if not count:
+        raise InputError.single("NAME", f"no valid token is named {args.target!r}")
+    print(f"revoked {count} token(s) of {args.target}; their sessions end at once")
     return 0
+
+
+def _tokens(settings: Settings) -> Tokens:
+    from notifier.api.auth import parse_tokens
+    from notifier.api.security import Tokens
+    from notifier.clock import SystemClock
+    from notifier.runtime import redis_client
+
+    if settings.embedded:
+        raise ConfigError("NOTIFIER_REDIS_URL is not set: stored tokens live in Redis")
+    return Tokens(parse_tokens(settings.api_tokens.get_secret_value()),
+                  redis_client(settings), SystemClock())
 
 
 def _read_file(path: Path, name: str) -> str:

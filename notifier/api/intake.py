@@ -1,8 +1,9 @@
 """Events in: one event or a list, from the API (``POST /events``) or ``notifier event``.
 
 Validation is all-or-nothing: every event of a list is parsed before anything is stored,
-and the list is checked against the cases' current state (a dry run of the reducer), so a
-malformed or refused event stores nothing from the list. Events are applied in
+and the list is checked against the cases' current state (a dry run of the reducer); then
+the whole list is planned and written in one transaction, so a malformed or refused event,
+or any failure while planning or writing, stores nothing from the list. Events are applied in
 ``occurred_at`` order, as the contract says; outcomes come back in the order sent.
 """
 
@@ -13,12 +14,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from notifier.bounds import horizon_errors
 from notifier.errors import ConflictError, FieldError, InputError
 from notifier.events import Event, parse_event
 from notifier.models import CaseState
+from notifier.plaintext import domain_problem
 from notifier.planner import Planner
 from notifier.reducer import reduce
-from notifier.store import Applied, Store
+from notifier.store import Applied, BatchRefused, Store
 
 MAX_EVENTS = 1000  # per request; the body size limit bounds it too
 Locate = Callable[[int], str]  # index in the list -> prefix for its field names
@@ -70,20 +73,36 @@ def parse_batch(items: Sequence[object], locate: Locate) -> list[Event]:
 
 
 def ingest(store: Store, planner: Planner, events: Sequence[Event], now: datetime,
-           locate: Locate) -> list[Outcome]:
-    """Apply the events; ConflictError (nothing stored) if a case's state refuses one."""
+           locate: Locate, email_domains: tuple[str, ...] = ()) -> list[Outcome]:
+    """Apply the events all or nothing (one MULTI/EXEC); InputError for a date too far
+    ahead or an address outside ``email_domains``, ConflictError if a case's state refuses
+    one: either way nothing is stored."""
+    problems = [e for i, event in enumerate(events) for e in [
+        *horizon_errors({"occurred_at": event.occurred_at, "data": event.data.model_dump()},
+                        now, locate(i)),
+        *_domain_errors(event, email_domains, locate(i))]]
+    if problems:
+        raise InputError(problems)
     order = sorted(range(len(events)), key=lambda i: events[i].occurred_at)
     _dry_run(store, [events[i] for i in order], [locate(i) for i in order])
-    outcomes: dict[int, Outcome] = {}
-    for index in order:
-        try:
-            outcomes[index] = Outcome.of(store.apply_event(events[index], planner, now))
-        except ConflictError as exc:  # another writer changed the case since the dry run
-            applied = ", ".join(o.event_id for o in outcomes.values()) or "none"
-            raise ConflictError([FieldError(locate(index) + e.field, e.message)
-                                 for e in exc.errors],
-                                where=f"events applied before it: {applied}") from None
+    try:
+        applied = store.apply_events([events[i] for i in order], planner, now)
+    except BatchRefused as exc:  # another writer changed the case since the dry run
+        prefix = locate(order[exc.position])
+        raise ConflictError([FieldError(prefix + e.field, e.message) for e in exc.errors],
+                            where="nothing from the request was stored") from None
+    outcomes = {index: Outcome.of(result) for index, result in zip(order, applied, strict=True)}
     return [outcomes[i] for i in range(len(events))]
+
+
+def _domain_errors(event: Event, domains: tuple[str, ...], prefix: str) -> list[FieldError]:
+    errors = []
+    for party in ("citizen", "caseworker"):
+        address = getattr(getattr(event.data, party, None), "email", None)
+        problem = domain_problem(address, domains) if address else None
+        if problem:
+            errors.append(FieldError(f"{prefix}data.{party}.email", problem))
+    return errors
 
 
 def _dry_run(store: Store, events: Sequence[Event], prefixes: Sequence[str]) -> None:

@@ -18,6 +18,7 @@ from notifier.errors import ConflictError, InputError
 from notifier.logging import redact_text
 from notifier.models import Letter, Status
 from notifier.pdf import PdfRenderer, sha256
+from notifier.plaintext import control_problem
 from notifier.render import Rendered
 from notifier.store import Store
 
@@ -95,6 +96,9 @@ def cancel_letter(store: Store, letter_id: str, now: datetime, *, by: str,
     """Cancel a letter nobody has started sending. Returns (letter, whether this call
     cancelled it); an already cancelled letter is fine (a retried request)."""
     letter = find_letter(store, letter_id)
+    problem = control_problem(reason) if reason else None
+    if problem:
+        raise InputError.single("reason", problem)
     audit = {"by": by, **({"reason": redact_text(reason)[:300]} if reason else {})}
     if store.transition(letter, CANCELLABLE, Status.CANCELLED, now,
                         fields={"cancelled_by": by}, audit=audit):

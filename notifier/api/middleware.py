@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from time import perf_counter
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from notifier.api.security import client_address
 from notifier.logging import get_logger, redact_text
 
 log = get_logger("notifier.api")
@@ -24,9 +26,10 @@ class BodyLimit:
     The body is read here and replayed, so the limit holds before any parsing starts.
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, timeout: float = 30.0) -> None:
         self.app = app
         self.limit = limit
+        self.timeout = timeout  # for the whole body: a slow client gets 408 (issue 17)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
@@ -38,8 +41,15 @@ class BodyLimit:
             return
         chunks: list[bytes] = []
         size = 0
+        deadline = asyncio.get_running_loop().time() + self.timeout
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(
+                    receive(), max(deadline - asyncio.get_running_loop().time(), 0))
+            except TimeoutError:
+                await _problem(send, 408, f"request body not received within {self.timeout:g} "
+                               "seconds", "too slow")
+                return
             if message["type"] != "http.request":
                 return  # the client went away
             size += len(message.get("body", b""))
@@ -66,9 +76,13 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 async def _too_large(send: Send, limit: int) -> None:
-    body = json.dumps({"detail": f"request body larger than {limit} bytes",
-                       "errors": [{"field": "(body)", "message": "too large"}]}).encode()
-    await send({"type": "http.response.start", "status": 413,
+    await _problem(send, 413, f"request body larger than {limit} bytes", "too large")
+
+
+async def _problem(send: Send, status: int, detail: str, message: str) -> None:
+    body = json.dumps({"detail": detail,
+                       "errors": [{"field": "(body)", "message": message}]}).encode()
+    await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
@@ -76,10 +90,13 @@ async def _too_large(send: Send, limit: int) -> None:
 
 class Hardening:
     """Security headers on every response, and a structured, redacted access log line
-    (method, path, status, duration: never headers, tokens or bodies)."""
+    (method, path, status, duration, who and from where: the principal's role and name,
+    never a token, and the client address, a trusted proxy's X-Forwarded-For honoured;
+    never headers or bodies)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, trusted_proxies: frozenset[str] = frozenset()) -> None:
         self.app = app
+        self.trusted = trusted_proxies
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -95,6 +112,7 @@ class Hardening:
                 message["headers"] = [*message.get("headers", []), *_headers(path)]
             await send(message)
 
+        state = scope.setdefault("state", {})  # request.state: the principal lands here
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
@@ -102,7 +120,14 @@ class Hardening:
             # by the configured log pipeline, which a test or an embedding may not have.
             log.info("http.request", method=scope["method"], path=redact_text(path),
                      status=status.get("code", 500),
-                     ms=round((perf_counter() - started) * 1000, 1))
+                     ms=round((perf_counter() - started) * 1000, 1),
+                     principal=state.get("principal", "-"),
+                     client=state.get("client") or self._client(scope))
+
+    def _client(self, scope: Scope) -> str:
+        peer = scope.get("client")
+        forwarded = dict(scope["headers"]).get(b"x-forwarded-for", b"").decode("latin-1")
+        return client_address(peer[0] if peer else None, forwarded or None, self.trusted)
 
 
 def _headers(path: str) -> list[tuple[bytes, bytes]]:

@@ -10,9 +10,9 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from notifier.api import adhoc, intake
-from notifier.api.access import Anyone, Caseworker, RuntimeDep, System
+from notifier.api.access import Anyone, Caseworker, PdfDep, RuntimeDep, System
 from notifier.api.cases import case_view
-from notifier.api.letters import cancel_letter, document_pdf, find_letter, letter_view
+from notifier.api.letters import cancel_letter, find_letter, letter_view
 from notifier.api.letters import sent_document as stored_document
 from notifier.api.metrics import CONTENT_TYPE, health, render_metrics
 from notifier.events import DATA_MODELS
@@ -56,7 +56,7 @@ def post_events(runtime: RuntimeDep, _: System,
     items, locate = (body, intake.in_list) if isinstance(body, list) else ([body], intake.alone)
     events = intake.parse_batch(items, locate)
     outcomes = intake.ingest(runtime.store, runtime.planner, events, runtime.clock.now(),
-                             locate)
+                             locate, runtime.settings.email_domain_list)
     return {"results": [o.as_json() for o in outcomes]}
 
 
@@ -88,11 +88,12 @@ def post_letter(runtime: RuntimeDep, who: Caseworker, case_id: str,
 @router.post("/letters/preview", tags=["letters"], response_class=HTMLResponse,
              responses={**PROBLEMS, 200: {"content": {"text/html": {}, PDF: {}}},
                         404: PROBLEM, 409: PROBLEM})
-def post_preview(runtime: RuntimeDep, _: Caseworker, request: adhoc.PreviewRequest) -> Response:
+def post_preview(runtime: RuntimeDep, pdf: PdfDep, _: Caseworker,
+                 request: adhoc.PreviewRequest) -> Response:
     """The letter rendered exactly as it would be sent; nothing is stored."""
     rendered = adhoc.preview(runtime, request)
     if request.format == "pdf":
-        return Response(runtime.pdf.render(rendered), media_type=PDF)
+        return Response(pdf.render(rendered), media_type=PDF)
     return HTMLResponse(rendered.html)
 
 
@@ -106,13 +107,13 @@ def get_letter(runtime: RuntimeDep, _: Caseworker, letter_id: str) -> dict[str, 
             responses={**PROBLEMS, 200: {"content": {"text/html": {}, PDF: {},
                                                       "application/json": {}}},
                        404: PROBLEM, 409: PROBLEM})
-def get_document(runtime: RuntimeDep, _: Caseworker, letter_id: str,
+def get_document(runtime: RuntimeDep, pdf: PdfDep, _: Caseworker, letter_id: str,
                  fmt: Annotated[Literal["html", "pdf", "json"], Query(alias="format")] = "html",
                  ) -> Response:
     """The exact document that was sent (aktindsigt): HTML, PDF or JSON with the text."""
     document = stored_document(runtime.store, letter_id)
     if fmt == "pdf":
-        return Response(document_pdf(runtime.pdf, document), media_type=PDF)
+        return Response(pdf.sent(document), media_type=PDF)
     if fmt == "json":
         return JSONResponse(document)
     return HTMLResponse(document["html"])

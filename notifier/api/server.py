@@ -8,6 +8,7 @@ import threading
 import uvicorn
 
 from notifier.api.app import create_app
+from notifier.api.slowclients import protocol
 from notifier.errors import ConfigError
 from notifier.runtime import Runtime
 
@@ -21,6 +22,10 @@ class ApiServer:
             log_config=None,  # keep our redacting logging set-up
             access_log=False,  # Hardening logs requests without query strings or headers
             server_header=False, lifespan="off",
+            # Slow clients (issue 17): a deadline for each request head, idle keep-alive
+            # closed after 5 s, and a bound on connections at once (503 beyond it).
+            http=protocol(runtime.settings.api_header_timeout), timeout_keep_alive=5,
+            limit_concurrency=runtime.settings.api_limit_concurrency,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self._run, name="notifier-api", daemon=True)

@@ -1,14 +1,18 @@
 """The caseworker pages under ``/ui``: server-rendered (Jinja2), usable without JavaScript;
 a small script only adds the live preview and hides fields a letter kind does not use.
 
-A caseworker logs in with their token once; it is kept in an HttpOnly, SameSite=Strict
-cookie scoped to /ui, and every POST must come from this origin. Case lookup is a POST,
+A caseworker logs in with their token once; the cookie (HttpOnly, SameSite=Strict, scoped
+to /ui, Secure unless NOTIFIER_DEV_MODE) holds a random server-side session id, never the
+token, and the session ends when idle, when old, at logout or when the token is revoked
+(``security.py``). Every POST must come from this origin: Origin, else Referer, else
+Sec-Fetch-Site is checked. Case lookup is a POST,
 so whatever is typed in the search box (even a CPR number) never lands in a URL or log.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,19 +24,23 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 
 from notifier.api import adhoc
-from notifier.api.access import RuntimeDep, get_tokens, identify
+from notifier.api.access import PdfDep, RuntimeDep, authenticate, client_of
 from notifier.api.auth import Principal, Role
 from notifier.api.cases import case_view, check_case_id
 from notifier.api.errors import NotFoundError
-from notifier.api.letters import cancel_letter, document_pdf, find_letter, letter_view
+from notifier.api.letters import cancel_letter, find_letter, letter_view
 from notifier.api.letters import sent_document as stored_document
+from notifier.api.security import Sessions
 from notifier.api.uitext import LABELS, NOTICES, danish_errors, kind_choices
+from notifier.bounds import date_problem
 from notifier.errors import ConflictError, FieldError, InputError
 from notifier.events import validate_model
 from notifier.identifiers import looks_like_cpr
+from notifier.logging import get_logger
 from notifier.pdf import MEDIA_TYPE as PDF
 from notifier.runtime import Runtime
 
+log = get_logger("notifier.api")
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
 COOKIE = "notifier_ui"
@@ -46,21 +54,37 @@ def is_page(request: Request) -> bool:
     return request.url.path.startswith("/ui")
 
 
+def sessions(request: Request) -> Sessions:
+    found: Sessions = request.app.state.sessions
+    return found
+
+
 def caseworker(request: Request) -> Principal:
     """The logged-in caseworker, or a redirect to the login page (back here after)."""
-    token = request.cookies.get(COOKIE)
-    try:
-        return identify(get_tokens(request), token, (Role.CASEWORKER,))
-    except HTTPException:
+    principal = sessions(request).principal(request.cookies.get(COOKIE))
+    if principal is None or principal.role is not Role.CASEWORKER:
         target = quote(request.url.path, safe="/")
         raise HTTPException(303, "log in first",
-                            headers={"Location": f"/ui/login?next={target}"}) from None
+                            headers={"Location": f"/ui/login?next={target}"})
+    request.state.principal = principal.label
+    return principal
 
 
 def same_origin(request: Request) -> None:
-    """Refuse a form posted from another site (besides the SameSite cookie)."""
+    """Refuse a form posted from another site (besides the SameSite cookie): by Origin;
+    without one by Referer; without both by Sec-Fetch-Site; a request with none of the
+    three (not a current browser) is let through, as SameSite=Strict still holds."""
+    own = str(request.base_url).rstrip("/")
     origin = request.headers.get("origin")
-    if origin is not None and origin != str(request.base_url).rstrip("/"):
+    referer = request.headers.get("referer")
+    fetch_site = request.headers.get("sec-fetch-site")
+    if origin is not None:
+        cross = origin != own
+    elif referer is not None:
+        cross = referer != own and not referer.startswith(own + "/")
+    else:
+        cross = fetch_site not in (None, "same-origin", "none")
+    if cross:
         raise HTTPException(403, "cross-site form submission refused")
 
 
@@ -68,10 +92,12 @@ Who = Annotated[Principal, Depends(caseworker)]
 Posted = Depends(same_origin)
 
 
-def page(request: Request, name: str, code: int = 200, **context: Any) -> HTMLResponse:
+def page(request: Request, name: str, code: int = 200, headers: Mapping[str, str] | None = None,
+         **context: Any) -> HTMLResponse:
     runtime: Runtime = request.app.state.runtime
     context.setdefault("renderer", runtime.renderer)
-    return templates.TemplateResponse(request, name, context, status_code=code)
+    return templates.TemplateResponse(request, name, context, status_code=code,
+                                      headers=headers)
 
 
 def error_page(request: Request, status: int, errors: list[FieldError]) -> HTMLResponse:
@@ -87,22 +113,29 @@ def login_form(request: Request, target: Annotated[str, Query(alias="next")] = "
 
 
 @router.post("/login", dependencies=[Posted])
-def login(request: Request, token: Annotated[str, Form(max_length=200)] = "",
+def login(request: Request, runtime: RuntimeDep,
+          token: Annotated[str, Form(max_length=200)] = "",
           target: Annotated[str, Form(alias="next")] = "/ui") -> Response:
     try:
-        identify(get_tokens(request), token.strip(), (Role.CASEWORKER,))
+        principal = authenticate(request, token.strip(), (Role.CASEWORKER,), what="ui")
     except HTTPException as exc:
-        error = ("Adgangsnøglen giver ikke adgang til sagsbehandlersiderne."
-                 if exc.status_code == 403 else "Adgangsnøglen er ukendt. Prøv igen.")
-        return page(request, "login.html", 401, next=_safe_next(target), error=error)
+        errors = {403: "Adgangsnøglen giver ikke adgang til sagsbehandlersiderne.",
+                  429: "For mange forkerte forsøg. Vent lidt, og prøv igen."}
+        error = errors.get(exc.status_code, "Adgangsnøglen er ukendt. Prøv igen.")
+        status = 429 if exc.status_code == 429 else 401
+        return page(request, "login.html", status, next=_safe_next(target), error=error,
+                    headers=exc.headers if status == 429 else None)
+    log.info("auth.login", principal=principal.label, client=client_of(request))
     response = RedirectResponse(_safe_next(target), status_code=303)
-    response.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict", path="/ui",
-                        secure=request.url.scheme == "https")
+    response.set_cookie(COOKIE, sessions(request).start(token.strip()), httponly=True,
+                        samesite="strict", path="/ui",
+                        secure=not runtime.settings.dev_mode)
     return response
 
 
 @router.post("/logout", dependencies=[Posted])
-def logout() -> Response:
+def logout(request: Request) -> Response:
+    sessions(request).end(request.cookies.get(COOKIE))
     response = RedirectResponse("/ui/login", status_code=303)
     response.delete_cookie(COOKIE, path="/ui")
     return response
@@ -221,6 +254,9 @@ def _local_instant(runtime: Runtime, text: str) -> str:
         naive = datetime.fromisoformat(text)
     except ValueError:
         raise InputError.single("send_at", "choose a date and time") from None
+    problem = date_problem(naive.date())  # before the calendar's arithmetic can overflow
+    if problem:
+        raise InputError.single("send_at", problem)
     calendar = runtime.planner.calendar
     return calendar.at_local(naive.date(), naive.time()).isoformat()
 
@@ -241,8 +277,8 @@ def document_page(runtime: RuntimeDep, _: Who, letter_id: str) -> HTMLResponse:
 
 
 @router.get("/letters/{letter_id}/document.pdf")
-def document_pdf_page(runtime: RuntimeDep, _: Who, letter_id: str) -> Response:
-    data = document_pdf(runtime.pdf, stored_document(runtime.store, letter_id))
+def document_pdf_page(runtime: RuntimeDep, pdf: PdfDep, _: Who, letter_id: str) -> Response:
+    data = pdf.sent(stored_document(runtime.store, letter_id))
     return Response(data, media_type=PDF, headers={
         "content-disposition": f'inline; filename="brev-{letter_id}.pdf"'})
 

@@ -29,7 +29,8 @@ FIELDS = {"kind": "Brevtype", "recipient": "Modtager", "subject": "Overskrift",
           "paragraphs": "Tekst", "deadline": "Svarfrist", "meeting_id": "Møde",
           "decision_id": "Afgørelse", "send_at": "Afsendelse", "case_id": "Sagsnummer",
           "letter_id": "Brev", "status": "Status", "idempotency_key": "Formular",
-          "reason": "Begrundelse", "token": "Adgangsnøgle", "(side)": "Siden"}
+          "reason": "Begrundelse", "token": "Adgangsnøgle", "(side)": "Siden",
+          "(date)": "Dato"}
 NOTICES = ("planlagt", "findes", "annulleret", "allerede-annulleret")  # case.html words them
 # (field, words in the English message, Danish message): the first match wins.
 _MESSAGES = [
@@ -42,6 +43,11 @@ _MESSAGES = [
                                 "og understreg, fx SDP-2026-0042."),
     ("case_id", "closed", "Sagen er lukket og kan ikke få flere breve."),
     ("", "CPR number", "Må ikke indeholde et CPR-nummer – breve viser aldrig CPR-numre."),
+    ("", "must lie in the years", "Datoen skal ligge mellem år 2000 og 2100."),
+    ("", "years ahead", "Datoen ligger for langt ude i fremtiden."),
+    ("", "out of the range", "En dato ligger uden for det, systemet kan håndtere."),
+    ("", "control character", "Teksten indeholder et usynligt styretegn. Skriv den igen."),
+    ("", "too long", "Teksten er for lang."),
     ("paragraphs", "at least one", "Skriv mindst ét afsnit."),
     ("", "only for kind adhoc", "Bruges kun i fritekstbreve."),
     ("recipient", "no employer", "Sagen har ingen arbejdsgiver."),

@@ -80,9 +80,10 @@ def test_serve_runs_the_api_with_the_same_flags(redis_url: str, tmp_path: Path) 
     serve = ApiProcess(["serve"], env, tmp_path / "serve.log")
     try:
         wait_for(lambda: httpx.get(serve.url + "/healthz", timeout=30).json()["status"] == "ok")
-        assert httpx.get(serve.url + "/docs", timeout=30).status_code == 200
-        assert httpx.get(serve.url + "/openapi.json", timeout=30).json()["info"]["title"] == \
-            "notifier"
+        assert httpx.get(serve.url + "/docs", timeout=30).status_code == 307  # to /ui/docs
+        assert httpx.get(serve.url + "/openapi.json", timeout=30).status_code == 401
+        assert httpx.get(serve.url + "/openapi.json", headers=SYSTEM, timeout=30
+                         ).json()["info"]["title"] == "notifier"
     finally:
         assert serve.stop() == 0
     assert "api.listening" in serve.log.read_text()

@@ -69,7 +69,9 @@ def browser() -> Iterator[Any]:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiProcess]:
     """`notifier serve` with a case that has a meeting, opened through the API."""
     directory = tmp_path_factory.mktemp("browser")
-    process = ApiProcess(["serve"], base_env(directory / "outbox"), directory / "serve.log")
+    # Plain http on loopback: the session cookie may not be Secure here (issue 17).
+    process = ApiProcess(["serve"], base_env(directory / "outbox", NOTIFIER_DEV_MODE="true"),
+                         directory / "serve.log")
     try:
         response = httpx.post(process.url + "/events", headers=SYSTEM, timeout=30,
                               json=[opening(CASE), meeting(CASE)])
@@ -237,3 +239,27 @@ def test_fields_follow_the_letter_kind(page: Any) -> None:
     frame = page.frame_locator("#forhaandsvisning")
     frame.get_by_role("heading", name="Indkaldelse til samtale om din sygemelding").wait_for()
     shot(page, "11-indkaldelse-forhaandsvisning")
+
+
+def test_api_docs_render_offline_under_the_page_policy(page: Any) -> None:
+    """Issue 17: the API docs load from this server only (the browser here has no network)
+    and Swagger UI renders under the pages' Content-Security-Policy; before login, /docs
+    leads to the login page."""
+    page.goto("/docs")
+    assert "/ui/login" in page.url
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400
+            else None)
+    log_in(page)
+    page.goto("/docs")
+    from playwright.sync_api import TimeoutError as PageTimeout
+
+    try:
+        page.locator(".swagger-ui .info .title").wait_for(timeout=15_000)
+    except PageTimeout:  # say what the page shows instead (e.g. an unsupported version)
+        raise AssertionError((page.url, errors, page.inner_text("body")[:2000])) from None
+    assert "notifier" in page.locator(".swagger-ui .info .title").inner_text()
+    assert page.locator(".opblock-summary-path", has_text="/events").count() >= 1
+    assert not [e for e in errors if "Content Security Policy" in e], errors
+    shot(page, "api-docs")

@@ -29,7 +29,7 @@ from notifier.logging import redact_text
 
 UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 CONSOLE_LOG = re.compile(r"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d\S* \[\s*\w+\s*\] ")
-TEST_CLIENT = re.compile(r"HTTP Request: [A-Z]+ http://testserver/")
+TEST_CLIENT = re.compile(r"HTTP Request: [A-Z]+ https?://testserver/")
 
 
 def is_log_record(line: str) -> bool:

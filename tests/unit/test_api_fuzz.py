@@ -9,7 +9,7 @@ pattern, length or date format, numbers, booleans, null).
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, timedelta, timezone
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,17 @@ JSON = st.recursive(
                                                                 max_size=4),
     max_leaves=12)
 SYSTEM_PATHS = {"/events", "/receipts"}
-ZONES = st.sampled_from([UTC, ZoneInfo("Europe/Copenhagen")])
+# The edges too (issue 17): offsets of +-23:59 push an instant past the year's end.
+ZONES = st.sampled_from([UTC, ZoneInfo("Europe/Copenhagen"),
+                         timezone(timedelta(hours=23, minutes=59)),
+                         timezone(-timedelta(hours=23, minutes=59))])
+EDGE_DATES = ["0001-01-01", "1999-12-31", "2000-01-01", "2100-12-31", "2101-01-01",
+              "9999-12-31"]
+EDGE_DATETIMES = ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59",
+                  "2100-12-31T23:59:59-23:59", "2000-01-01T00:00:00+23:59"]
+# Huge and hostile texts (issue 17): CJK the fonts lack, CPR spellings, controls.
+EDGE_TEXTS = ["中" * 5000, "x" * 5000, "0101 90 1234", "01.01.90-1234", "010190\u20111234",
+              "Mette\r\nHansen", "lise\x00@eksempel.dk", "x,evil@attacker.dk"]
 
 
 def from_schema(schema: dict[str, Any], components: dict[str, Any]) -> st.SearchStrategy[Any]:
@@ -71,13 +81,14 @@ def _typed(schema: dict[str, Any], components: dict[str, Any]) -> st.SearchStrat
 
 def _string(schema: dict[str, Any]) -> st.SearchStrategy[str]:
     if schema.get("format") == "date":
-        return st.dates().map(lambda d: d.isoformat())
+        return st.dates().map(lambda d: d.isoformat()) | st.sampled_from(EDGE_DATES)
     if schema.get("format") == "date-time":
-        return st.datetimes(timezones=ZONES).map(lambda d: d.isoformat())
+        return (st.datetimes(timezones=ZONES).map(lambda d: d.isoformat())
+                | st.sampled_from(EDGE_DATETIMES))
     if "pattern" in schema:
         return st.from_regex(schema["pattern"], fullmatch=True)
     return st.text(min_size=schema.get("minLength", 0),
-                   max_size=min(schema.get("maxLength", 40), 40))
+                   max_size=min(schema.get("maxLength", 40), 40)) | st.sampled_from(EDGE_TEXTS)
 
 
 @cache
@@ -99,7 +110,7 @@ def api(tmp_path: Path, clean_env: None, clock: SimulatedClock) -> Api:
 def strategies(api: Api, method: str, path: str) -> tuple[st.SearchStrategy[Any],
                                                           st.SearchStrategy[str]]:
     """The body and URL strategies of one operation, from the served OpenAPI document."""
-    document = api.client.get("/openapi.json").json()
+    document = api.client.get("/openapi.json", headers=SYSTEM).json()
     operation = document["paths"][path][method]
     content = operation.get("requestBody", {}).get("content", {}).get("application/json")
     body = (from_schema(content["schema"], document["components"]["schemas"]) | JSON

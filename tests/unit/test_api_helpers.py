@@ -26,7 +26,7 @@ TOKENS = (f"system:case-system:{hash_token(SYSTEM_TOKEN)},"
 SYSTEM = {"Authorization": f"Bearer {SYSTEM_TOKEN}"}
 CASEWORKER = {"Authorization": f"Bearer {CASEWORKER_TOKEN}"}
 CASE = BASE_OPEN["case_id"]
-BASE = "http://testserver"
+BASE = "https://testserver"  # the session cookie is Secure (issue 17)
 
 
 @dataclass

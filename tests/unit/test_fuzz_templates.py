@@ -26,6 +26,7 @@ from notifier.channels.base import Outgoing
 from notifier.clock import SimulatedClock
 from notifier.events import parse_event
 from notifier.models import ChannelName, Receipt
+from notifier.plaintext import text_problem
 from notifier.render import html_to_text
 from notifier.runtime import build_runtime
 from notifier.settings import load_settings
@@ -48,6 +49,7 @@ FIELDS: dict[str, tuple[str, tuple[str | int, ...]]] = {
     "legal_basis": ("decision_made", ("legal_basis", 0)),
     "cancel_reason": ("meeting_cancelled", ("reason",)),
 }
+MULTI_LINE = {"agenda", "decision_text", "reasoning", "cancel_reason"}  # LongText fields
 STEPS = ["sick_leave_reported", "early_followup_requested", "meeting_booked",
          "decision_made", "meeting_cancelled"]
 MARKUP = [
@@ -64,10 +66,15 @@ MARKUP = [
 ROUND_ALPHABET = [*"<>&\"'{}%#/=;:!()[] abcæøåÆØÅ\n\t-", "{{", "}}", "{%", "%}", "{#"]
 
 
-def _text() -> st.SearchStrategy[str]:
+def _text(multiline: bool = True) -> st.SearchStrategy[str]:
+    """Hostile markup that intake accepts: control characters (and, in one-line fields,
+    line breaks) and CPR numbers are refused at intake since issue 17, so they never reach
+    a template; tabs and newlines of one-line fields become spaces."""
     free = st.lists(st.sampled_from(ROUND_ALPHABET), min_size=1, max_size=40).map("".join)
-    return st.one_of(st.sampled_from(MARKUP), free, st.text(min_size=1, max_size=40)).filter(
-        lambda t: len(t.strip()) > 0 and not t.strip().startswith("https://"))
+    return st.one_of(st.sampled_from(MARKUP), free, st.text(min_size=1, max_size=40)).map(
+        lambda t: t if multiline else re.sub("[\t\n]", " ", t)).filter(
+        lambda t: len(t.strip()) > 0 and not t.strip().startswith("https://")
+        and text_problem(t.strip(), multiline=multiline) is None)
 
 
 class Recorder:
@@ -186,7 +193,7 @@ def test_reference_case_shows_every_field_somewhere(reference: dict[str, str]) -
 
 @settings(deadline=None, max_examples=30,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(texts=st.fixed_dictionaries({field: _text() for field in FIELDS}))
+@given(texts=st.fixed_dictionaries({field: _text(field in MULTI_LINE) for field in FIELDS}))
 @example(texts={field: MARKUP[n % len(MARKUP)] for n, field in enumerate(FIELDS)})
 def test_free_text_is_printed_literally_and_escaped(harness: Harness, reference: dict[str, str],
                                                    texts: dict[str, str]) -> None:
