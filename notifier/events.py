@@ -165,6 +165,35 @@ class DecisionMade(_Model):
     legal_basis: list[Text] = Field(min_length=1, max_length=20)
     effective_from: IsoDate | None = None
     stop_reason: Literal["non_cooperation"] | None = None
+    meeting_id: Id | None = None  # the meeting missed, for a non-cooperation stop
+
+
+class CooperationResumed(_Model):
+    resumed_on: IsoDate
+
+
+class HearingStarted(_Model):
+    hearing_id: Id
+    subject: Text
+    facts: LongText
+    intended_decision: LongText
+    legal_basis: list[Text] = Field(min_length=1, max_length=20)
+
+
+class HearingAnswered(_Model):
+    hearing_id: Id
+    answered_on: IsoDate
+
+
+class ComplaintReceived(_Model):
+    complaint_id: Id
+    decision_id: Id
+    received_on: IsoDate
+
+
+class ComplaintForwarded(_Model):
+    complaint_id: Id
+    forwarded_on: IsoDate
 
 
 class StandbyChanged(_Model):
@@ -185,6 +214,11 @@ EventData = (
     | MeetingRescheduled
     | MeetingCancelled
     | DecisionMade
+    | CooperationResumed
+    | HearingStarted
+    | HearingAnswered
+    | ComplaintReceived
+    | ComplaintForwarded
     | StandbyChanged
     | CaseClosed
 )
@@ -198,6 +232,11 @@ DATA_MODELS: dict[str, type[_Model]] = {
     "meeting_rescheduled": MeetingRescheduled,
     "meeting_cancelled": MeetingCancelled,
     "decision_made": DecisionMade,
+    "cooperation_resumed": CooperationResumed,
+    "hearing_started": HearingStarted,
+    "hearing_answered": HearingAnswered,
+    "complaint_received": ComplaintReceived,
+    "complaint_forwarded": ComplaintForwarded,
     "standby_granted": StandbyChanged,
     "standby_ended": StandbyChanged,
     "case_closed": CaseClosed,

@@ -30,6 +30,7 @@ class Status(StrEnum):
     SENT = "sent"
     CANCELLED = "cancelled"
     SUPPRESSED = "suppressed"  # planned while the case was on standby; never sent
+    HELD = "held"  # a stop decision waiting for a caseworker to release or cancel it
     DEAD = "dead"  # gave up; ``reason`` says why, and the caseworker was alerted
 
     @property

@@ -108,6 +108,11 @@ class Settings(BaseSettings):
     retry_max_seconds: int = Field(default=6 * 3600, ge=60, description="Give up after this")
     worker_threads: int = Field(default=4, ge=1, le=64)
 
+    # --- issue 11: paper post ---------------------------------------------------------
+    postal_days: int = Field(
+        default=5, ge=0, le=30,
+        description="Working days a printed letter takes to arrive (the distributor's terms)")
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
 
