@@ -273,7 +273,8 @@ def test_cancel_once_sending_or_sent_is_409(api: Api) -> None:
     sending = api.client.post(f"/letters/{form['letter_id']}/cancel", headers=CASEWORKER)
     assert sending.status_code == 409
     assert sending.json()["errors"] == [{"field": "status", "message": "the letter is sending; "
-                                         "only a scheduled or queued letter can be cancelled"}]
+                                         "only a scheduled, queued or held letter "
+                                         "can be cancelled"}]
     api.clock.set(local("2026-11-23 10:20"))
     sent = post_letter(api, {**ADHOC, "immediate": True}).json()["letter"]
     api.deliver_due()
