@@ -27,6 +27,9 @@ REQUIRED = {
     "grundlovsdag", "dst_spring", "standby_mid_reminder_chain", "reschedule_twice",
     "decision_friday_before_holiday", "exempt_citizen_print", "early_followup_employer_accepted",
     "early_followup_unanswered", "case_closed_cancels_all",
+    # issue 11
+    "standby_revival", "held_decision", "hearing_paper_christmas", "complaint", "paper_easter",
+    "second_stop",
 }
 ROW_KEYS = {"letter_id", "case_id", "kind", "recipient", "channel", "send_at", "deadline",
             "status", "cause", "cancelled_by"}
