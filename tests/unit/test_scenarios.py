@@ -93,7 +93,7 @@ def test_scenario_rows_follow_the_contract(name: str) -> None:
         assert set(row) == ROW_KEYS
         assert row["recipient"] in {"citizen", "employer", "caseworker"}
         assert row["channel"] in {"digital_post", "print", "mail"}
-        assert row["status"] in {"sent", "cancelled", "suppressed"}
+        assert row["status"] in {"sent", "cancelled", "suppressed", "held"}
         assert (row["cancelled_by"] is not None) == (row["status"] == "cancelled")
         sent_at = datetime.fromisoformat(row["send_at"])
         assert sent_at.utcoffset() is not None
