@@ -294,3 +294,47 @@ def test_stop_pauses_citizen_notices_until_cooperation_resumes() -> None:
         stop("st", "2026-02-02 10:00"),
         ev("res", "cooperation_resumed", "2026-04-20 10:00", {"resumed_on": "2026-04-20"}))
     assert [x.cause for x in of_kind(late, "broad_assessment_notice")] == ["open"]
+
+
+# --- what the letters say ------------------------------------------------------------------
+
+
+def _render(kind: str, **letter: Any) -> str:
+    from notifier.context import jobcenter_context
+    from notifier.preview import renderer_for
+    from notifier.settings import load_settings
+
+    settings = load_settings()
+    renderer = renderer_for(settings)
+    context = dict(renderer.catalog[kind].sample)
+    context["letter"] = {**context["letter"], **letter}
+    context["jobcenter"] = jobcenter_context(settings)
+    return renderer.render(kind, context).text
+
+
+def test_second_stop_letter_promises_no_restart(clean_env: None) -> None:
+    """Given a non-cooperation stop letter,
+    When it is the second stop (stop_number 2),
+    Then it says the right cannot be restarted in this sick leave and prints no restart
+    deadline; the first stop prints the restart deadline."""
+    second = _render("decision", params={"stop_number": "2", "stop_reason": "non_cooperation"})
+    assert "kan du ikke få sygedagpenge igen i dette sygeforløb" in second
+    assert "Du skal give os besked senest" not in second
+    first = _render("decision", params={"stop_number": "1", "stop_reason": "non_cooperation"})
+    assert "Du skal give os besked senest mandag den 4. januar 2027" in first
+
+
+def test_paper_letters_give_address_and_phone_not_mitid_or_secure_mail(clean_env: None) -> None:
+    """Given a citizen exempt from Digital Post,
+    When the information form and a decision are rendered for print,
+    Then neither mentions MitID or "sikker post"; both give the postal address, and the form
+    encloses its questions to fill in and says the deadline counts from arrival."""
+    form = _render("information_form", channel="print")
+    decision = _render("decision", channel="print")
+    for text in (form, decision):
+        assert "MitID" not in text and "sikker post" not in text.lower()
+        assert "Rådhuspladsen 1, 2630 Eksempelby" in text
+    assert "Oplysningsskema – udfyld og send tilbage" in form
+    assert "8 dage fra den dag, du får dette brev med posten" in form
+    digital = _render("information_form")
+    assert "Log på med MitID" in digital and "udfyld og send tilbage" not in digital
