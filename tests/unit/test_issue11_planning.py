@@ -326,12 +326,17 @@ def test_second_stop_letter_promises_no_restart(clean_env: None) -> None:
 
 def test_paper_letters_give_address_and_phone_not_mitid_or_secure_mail(clean_env: None) -> None:
     """Given a citizen exempt from Digital Post,
-    When the information form and a decision are rendered for print,
-    Then neither mentions MitID or "sikker post"; both give the postal address, and the form
-    encloses its questions to fill in and says the deadline counts from arrival."""
+    When the information form, its reminder and a decision are rendered for print,
+    Then none mentions MitID or "sikker post"; all give the postal address, and the form
+    encloses its questions to fill in and says the deadline counts from arrival; the
+    printed early follow-up notice says the caseworker will phone."""
     form = _render("information_form", channel="print")
     decision = _render("decision", channel="print")
-    for text in (form, decision):
+    reminder = _render("information_form_reminder", channel="print")
+    notice = _render("early_followup_notice", channel="print")
+    assert "Din sagsbehandler ringer til dig" in notice
+    assert "MitID" not in notice and "sikker post" not in notice.lower()
+    for text in (form, decision, reminder):
         assert "MitID" not in text and "sikker post" not in text.lower()
         assert "Rådhuspladsen 1, 2630 Eksempelby" in text
     assert "Oplysningsskema – udfyld og send tilbage" in form
