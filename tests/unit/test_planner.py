@@ -646,6 +646,7 @@ def test_case_closed_cancels_every_pending_letter() -> None:
         "first_meeting_due": (Status.CANCELLED, "bk"),
         "broad_assessment_notice": (Status.CANCELLED, "close"),
         "reassessment_due": (Status.CANCELLED, "close"),
+        "reassessment_notice": (Status.CANCELLED, "close"),
         "case_closed": (Status.SENT, None),
     }
 

@@ -38,6 +38,7 @@ ALL_KINDS = {
     "meeting_phone_contact", "early_followup_phone_contact", "decision_held", "hearing",
     "hearing_unanswered", "complaint_received", "complaint_reconsideration_due",
     "complaint_forwarded", "standby_started", "standby_ended", "case_closed",
+    "reassessment_notice",
 }
 
 
