@@ -191,7 +191,7 @@ def test_preview_without_a_case_uses_sample_data(api: Api) -> None:
     response = api.client.post("/letters/preview", headers=CASEWORKER,
                                json={"kind": "meeting_summons"})
     assert response.status_code == 200
-    assert "Indkaldelse til opfølgningssamtale" in response.text
+    assert "<h1>Indkaldelse til samtale om din sygemelding</h1>" in response.text
 
 
 def test_preview_as_pdf(api: Api) -> None:
