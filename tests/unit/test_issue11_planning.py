@@ -343,3 +343,13 @@ def test_paper_letters_give_address_and_phone_not_mitid_or_secure_mail(clean_env
     assert "8 dage fra den dag, du får dette brev med posten" in form
     digital = _render("information_form")
     assert "Log på med MitID" in digital and "udfyld og send tilbage" not in digital
+
+
+def test_memo_notifications_are_generic() -> None:
+    """Given every letter kind that sets a MeMo notification (it may show on a lock screen),
+    Then it is the generic "Du har fået post fra jobcentret." and never names the subject
+    of the case (sygemelding, afgørelse, påmindelse)."""
+    from tests.unit.test_letters import CATALOG
+
+    notifications = {e.notification for e in CATALOG.kinds.values() if e.notification}
+    assert notifications == {"Du har fået post fra jobcentret."}
