@@ -139,7 +139,8 @@ def test_garbled_rule_text_is_refused_or_loads(rules_dir: Path, data: st.DataObj
     try:
         rules = load(rules_dir, text)
     except ConfigError as exc:
-        assert str(exc).startswith(f"{FILE}: "), str(exc)
+        # or the other shipped file, whose rule refers to a letter the damage removed
+        assert str(exc).startswith((f"{FILE}: ", "retssikkerhed.toml: ")), str(exc)
         return
     _plans_the_demo_or_refuses(rules)
 
