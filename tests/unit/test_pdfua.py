@@ -79,3 +79,22 @@ def test_running_footer_is_an_artifact(renderers: tuple[Renderer, PdfRenderer],
                 elif name in ("Tj", "TJ") and "/Artifact" in stack:
                     artifact_text += 1
             assert artifact_text > 0
+
+
+@pytest.mark.parametrize("kind", CITIZEN_KINDS)
+def test_signature_never_stands_alone_on_a_page(
+        renderers: tuple[Renderer, PdfRenderer], kind: str) -> None:
+    """Given a citizen letter as PDF,
+    Then the page that holds the signature ("Med venlig hilsen") also holds letter text
+    before it: the last paragraph moves with the signature to a new page."""
+    import io
+
+    from pypdf import PdfReader
+
+    renderer, pdf = renderers
+    reader = PdfReader(io.BytesIO(pdf.render(renderer.render(kind, context(kind)))))
+    pages = [page.extract_text() for page in reader.pages]
+    [text] = [t for t in pages if "Med venlig hilsen" in t]
+    before = [line for line in text.split("Med venlig hilsen")[0].splitlines()
+              if line.strip() and not line.startswith("Side ")]
+    assert before, f"{kind}: the signature starts its page"
