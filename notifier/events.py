@@ -163,6 +163,7 @@ class DecisionMade(_Model):
     decision_text: LongText
     reasoning: LongText
     legal_basis: list[Text] = Field(min_length=1, max_length=20)
+    facts: LongText | None = None  # the facts relied on, apart from the reasoning (issue 11)
     effective_from: IsoDate | None = None
     stop_reason: Literal["non_cooperation"] | None = None
     meeting_id: Id | None = None  # the meeting missed, for a non-cooperation stop

@@ -353,3 +353,22 @@ def test_memo_notifications_are_generic() -> None:
 
     notifications = {e.notification for e in CATALOG.kinds.values() if e.notification}
     assert notifications == {"Du har fået post fra jobcentret."}
+
+
+def test_decision_separates_facts_from_what_was_weighed(clean_env: None) -> None:
+    """Given a decision event with facts (forvaltningsloven § 24),
+    Then the letter shows "Oplysninger i sagen" and then "Det har vi lagt vægt på"; without
+    facts it keeps the single "Begrundelse" section."""
+    from notifier.context import jobcenter_context
+    from notifier.preview import renderer_for
+    from notifier.settings import load_settings
+
+    settings = load_settings()
+    renderer = renderer_for(settings)
+    context = dict(renderer.catalog["decision"].sample)
+    context["jobcenter"] = jobcenter_context(settings)
+    context["decision"] = {**context["decision"], "facts": "Du kom ikke til samtalen."}
+    text = renderer.render("decision", context).text
+    assert text.index("Oplysninger i sagen") < text.index("Det har vi lagt vægt på")
+    assert "Begrundelse\n" not in text
+    assert "Begrundelse" in _render("decision")
