@@ -95,6 +95,7 @@ class DanishCalendar:
         window_start: time = time(8, 0),
         window_end: time = time(17, 0),
         holiday_table: HolidayTable | None = None,
+        postal_days: int = 5,
     ) -> None:
         if window_start >= window_end:
             raise ValueError("the send window must start before it ends")
@@ -104,6 +105,23 @@ class DanishCalendar:
         self.closed = closed or ClosedDays()
         self.window_start = window_start
         self.window_end = window_end
+        self.postal_days = postal_days  # working days a paper letter takes (RULES.md)
+
+    def receipt_date(self, send_date: date, *, by_post: bool) -> date:
+        """When the recipient has the letter: Digital Post on the send date (lov om Digital
+        Post § 10), paper post ``postal_days`` working days later (RULES.md "Receipt date")."""
+        if not by_post:
+            return send_date
+        return self._count(send_date, self.postal_days, self.is_working_day)
+
+    def posted_for(self, instant: datetime, *, by_post: bool) -> datetime:
+        """When to post a paper letter so that it arrives on the local date of ``instant``
+        (same local time): ``postal_days`` working days earlier."""
+        if not by_post:
+            return instant
+        local = self.local(instant)
+        day = self._count(local.date(), -self.postal_days, self.is_working_day)
+        return self.at_local(day, local.time())
 
     # --- days -------------------------------------------------------------------------
     def public_holidays(self, year: int) -> Mapping[date, str]:

@@ -14,7 +14,7 @@ from notifier.errors import ConfigError
 from notifier.models import Recipient
 
 _KEYS = {"title", "recipient", "sensitive", "legal_notification", "action", "required",
-         "sample", "notification", "description"}
+         "sample", "notification", "description", "calendar"}
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class LetterKind:
     notification: str | None
     required: tuple[str, ...]  # dotted context paths that must be present and non-empty
     sample: dict[str, Any] = field(default_factory=dict)
+    calendar: bool = False  # MeMo carries the meeting as a calendar appointment (issue 11)
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ def load_catalog(letters_dir: Path) -> Catalog:
             notification=raw.get("notification"),
             required=tuple(raw.get("required", ())),
             sample=_merge(defaults, raw.get("sample", {})),
+            calendar=bool(raw.get("calendar", False)),
         )
     return Catalog(kinds)
 

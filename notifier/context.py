@@ -22,6 +22,7 @@ def jobcenter_context(settings: Settings) -> dict[str, str]:
         "opening_hours": settings.jobcenter_opening_hours,
         "secure_mail_url": settings.secure_mail_url,
         "self_service_url": settings.self_service_url,
+        "postal_days": str(settings.postal_days),  # paper letters say how deadlines count
     }
 
 
@@ -57,10 +58,20 @@ def letter_context(
         "caseworker": case.parties["caseworker"],
         "meeting": meeting.model_dump(mode="python") if meeting else None,
         "decision": decision,
+        "hearing": case.facts.get("hearings", {}).get(letter.scope) if letter.scope else None,
+        "complaint": _complaint(case, letter.scope) if letter.scope else None,
         "adhoc": _adhoc(letter.params) if "adhoc" in letter.params else None,
         "failed": _failed(letter.params) if "failed_kind" in letter.params else None,
         "jobcenter": jobcenter_context(settings),
     }
+
+
+def _complaint(case: CaseState, scope: str) -> dict[str, Any] | None:
+    record = case.facts.get("complaints", {}).get(scope)
+    if record is None:
+        return None
+    decision = case.decisions.get(record["decision_id"], {})
+    return {**record, "decision_title": decision.get("title", "")}
 
 
 def _adhoc(params: dict[str, str]) -> dict[str, Any]:

@@ -113,8 +113,10 @@ class Deliverer:
         rendered = self.renderer.render(letter.kind, context)
         channel = self.channels[letter.channel]
         pdf = self.pdf.render(rendered) if channel.wants_pdf else None
+        meeting = case.meetings.get(letter.scope) if letter.scope else None
         outgoing = Outgoing(letter, self.catalog[letter.kind], rendered,
-                            _address(letter, case), now, pdf)
+                            _address(letter, case), now, pdf,
+                            meeting.model_dump() if meeting else None)
         receipt = channel.deliver(outgoing)
         deadline = deadlines.get("deadline")
         # The PDF is rebuilt from this HTML on request; its hash proves it is the same one.

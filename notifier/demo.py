@@ -18,11 +18,14 @@ import dramatiq
 from notifier.clock import SimulatedClock
 from notifier.errors import InputError
 from notifier.events import Event
+from notifier.models import Status
 from notifier.runtime import Runtime, build_runtime
 from notifier.settings import Settings
 from notifier.simulation import read_events
 
 IDLE_TIMEOUT_SECONDS = 30.0
+_NOT_SENT = {Status.SUPPRESSED: "undertrykt (standby)",
+             Status.HELD: "holdt tilbage til sagsbehandleren"}
 
 
 def demo_events(path: Path | None) -> list[Event]:
@@ -55,6 +58,10 @@ def run_demo(settings: Settings, events_path: Path | None = None) -> int:
                   f"hændelse {event.type} ({applied.outcome})")
             for letter in applied.cancelled:
                 _line(runtime, event.occurred_at, event.case_id, f"  annulleret {letter.kind}")
+            for letter in applied.planned:  # what will not go out on its own (issue 11)
+                if letter.status in _NOT_SENT:
+                    _line(runtime, event.occurred_at, event.case_id,
+                          f"  {_NOT_SENT[letter.status]} {letter.kind}")
         _release_until(runtime, clock, None, reported)
     finally:
         worker.stop()

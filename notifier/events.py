@@ -171,8 +171,38 @@ class DecisionMade(_Model):
     decision_text: LongText
     reasoning: LongText
     legal_basis: list[Text] = Field(min_length=1, max_length=20)
+    facts: LongText | None = None  # the facts relied on, apart from the reasoning (issue 11)
     effective_from: IsoDate | None = None
     stop_reason: Literal["non_cooperation"] | None = None
+    meeting_id: Id | None = None  # the meeting missed, for a non-cooperation stop
+
+
+class CooperationResumed(_Model):
+    resumed_on: IsoDate
+
+
+class HearingStarted(_Model):
+    hearing_id: Id
+    subject: Text
+    facts: LongText
+    intended_decision: LongText
+    legal_basis: list[Text] = Field(min_length=1, max_length=20)
+
+
+class HearingAnswered(_Model):
+    hearing_id: Id
+    answered_on: IsoDate
+
+
+class ComplaintReceived(_Model):
+    complaint_id: Id
+    decision_id: Id
+    received_on: IsoDate
+
+
+class ComplaintForwarded(_Model):
+    complaint_id: Id
+    forwarded_on: IsoDate
 
 
 class StandbyChanged(_Model):
@@ -193,6 +223,11 @@ EventData = (
     | MeetingRescheduled
     | MeetingCancelled
     | DecisionMade
+    | CooperationResumed
+    | HearingStarted
+    | HearingAnswered
+    | ComplaintReceived
+    | ComplaintForwarded
     | StandbyChanged
     | CaseClosed
 )
@@ -206,6 +241,11 @@ DATA_MODELS: dict[str, type[_Model]] = {
     "meeting_rescheduled": MeetingRescheduled,
     "meeting_cancelled": MeetingCancelled,
     "decision_made": DecisionMade,
+    "cooperation_resumed": CooperationResumed,
+    "hearing_started": HearingStarted,
+    "hearing_answered": HearingAnswered,
+    "complaint_received": ComplaintReceived,
+    "complaint_forwarded": ComplaintForwarded,
     "standby_granted": StandbyChanged,
     "standby_ended": StandbyChanged,
     "case_closed": CaseClosed,

@@ -54,10 +54,24 @@ class MemoDocument:
 
 
 @dataclass(frozen=True)
+class MemoReservation:
+    """A calendar appointment (MeMo Action with a Reservation), e.g. a meeting summons."""
+
+    reservation_uuid: str  # stable per meeting, so a moved meeting updates the same entry
+    description: str
+    abstract: str
+    location: str
+    start: datetime  # timezone-aware
+    end: datetime
+    organizer_name: str | None = None
+
+
+@dataclass(frozen=True)
 class MemoAction:
     label: str
-    url: str  # https only
+    url: str = ""  # https only; not used with a reservation
     action_code: str = "SELVBETJENING"
+    reservation: MemoReservation | None = None
 
 
 @dataclass(frozen=True)
@@ -172,7 +186,23 @@ def _action(parent: ET.Element, action: MemoAction, field: str) -> None:
     element = _el(parent, "Action")
     _put(element, "label", action.label, f"{field}.label")
     _put(element, "actionCode", action.action_code, f"{field}.action_code")
-    _put(_el(element, "EntryPoint"), "url", _https_url(action.url, field), f"{field}.url", URI_MAX)
+    booking = action.reservation
+    if booking is None:
+        _put(_el(element, "EntryPoint"), "url", _https_url(action.url, field), f"{field}.url",
+             URI_MAX)
+        return
+    where = f"{field}.reservation"
+    _el(element, "startDateTime", _utc(booking.start, f"{where}.start"))
+    _el(element, "endDateTime", _utc(booking.end, f"{where}.end"))
+    reservation = _el(element, "Reservation")
+    _put(reservation, "description", booking.description, f"{where}.description")
+    _el(reservation, "reservationUUID", booking.reservation_uuid)
+    _put(reservation, "abstract", booking.abstract, f"{where}.abstract")
+    _put(reservation, "location", booking.location, f"{where}.location")
+    _el(reservation, "startDateTime", _utc(booking.start, f"{where}.start"))
+    _el(reservation, "endDateTime", _utc(booking.end, f"{where}.end"))
+    if booking.organizer_name:
+        _put(reservation, "organizerName", booking.organizer_name, f"{where}.organizer_name")
 
 
 def _https_url(url: str, field: str) -> str:

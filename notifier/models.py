@@ -30,6 +30,7 @@ class Status(StrEnum):
     SENT = "sent"
     CANCELLED = "cancelled"
     SUPPRESSED = "suppressed"  # planned while the case was on standby; never sent
+    HELD = "held"  # a stop decision waiting for a caseworker to release or cancel it
     DEAD = "dead"  # gave up; ``reason`` says why, and the caseworker was alerted
 
     @property
@@ -65,6 +66,7 @@ class Letter:
     receipt_status: str | None = None  # Digital Post's later business receipt, if any
     receipt_at: datetime | None = None
     last_error: str | None = None  # the latest transient failure, while retrying
+    released_by: str | None = None  # who released it, if it was held (issue 11)
 
     def with_status(self, status: Status, **changes: Any) -> Letter:
         return replace(self, status=status, **changes)
@@ -110,6 +112,7 @@ class Letter:
             receipt_status=raw.get("receipt_status"),
             receipt_at=_instant(raw.get("receipt_at")),
             last_error=raw.get("last_error"),
+            released_by=raw.get("released_by"),
         )
 
 

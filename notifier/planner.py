@@ -17,8 +17,9 @@ from notifier.errors import PermanentError
 from notifier.events import Event
 from notifier.identifiers import letter_id
 from notifier.models import CaseState, ChannelName, Letter, Recipient, Status
+from notifier.reach import notice_reached, unnotified_by_standby
 from notifier.reducer import reduce
-from notifier.rules import SCOPES, LetterRule, RuleSet, Trigger, When
+from notifier.rules import SCOPES, LetterRule, OnlyIf, RuleSet, Trigger, When
 
 
 class MissingReference(PermanentError):
@@ -46,7 +47,8 @@ class Planner:
         doomed = {
             letter.letter_id
             for letter in letters.values()
-            if letter.status.pending and self._cancels(event, new_case, letter)
+            if (letter.status.pending or letter.status is Status.HELD)
+            and self._cancels(event, new_case, letter)
         }
         doomed |= self._dependents(letters, doomed)
         cancelled = [
@@ -54,7 +56,17 @@ class Planner:
             for i in sorted(doomed)
         ]
         planned = _Planning(self, new_case, letters, event, now).run()
+        if any(t.each == "meeting" for r in self.rules.triggered_by(event.type)
+               for t in r.triggers):
+            for meeting_id in sorted(new_case.meetings):
+                planned += _Planning(self, new_case, letters, event, now, meeting_id).run()
+        planned.sort(key=lambda letter: (letter.send_at, letter.kind))
         return Plan(case=new_case, planned=planned, cancelled=cancelled)
+
+    @property
+    def notice_kinds(self) -> list[str]:
+        """Letter kinds that tell the citizen when a meeting is."""
+        return [kind for kind, rule in self.rules.letters.items() if rule.notice]
 
     def _dependents(self, letters: Mapping[str, Letter], doomed: set[str]) -> set[str]:
         """Pending letters timed from a letter being cancelled (same cause), transitively:
@@ -86,6 +98,9 @@ class Planner:
             return rule.suppress_on_standby
         if event.type not in rule.cancel_on:
             return False
+        for key, expected in rule.cancel_when.get(event.type, {}).items():
+            if getattr(event.data, key.partition(".")[2], None) != expected:
+                return False
         scope_field = SCOPES.get(rule.scope or "")
         event_scope = getattr(event.data, scope_field, None) if scope_field else None
         return event_scope is None or event_scope == letter.scope
@@ -98,7 +113,8 @@ class Planner:
         rule = self.rules.letters.get(letter.kind)
         if rule is None:
             return {"deadline": letter.deadline} if letter.deadline else {}
-        refs = _References(self.calendar, case, letters, {}, None, letter.scope)
+        refs = _References(self.calendar, case, letters, {}, None, letter.scope,
+                           by_post=letter.channel is ChannelName.PRINT)
         out = {}
         if rule.deadline:
             out["deadline"] = refs.date_of(rule.deadline, send_date)
@@ -124,11 +140,13 @@ class _Planning:
         letters: Mapping[str, Letter],
         event: Event,
         now: datetime,
+        each_meeting: str | None = None,
     ) -> None:
         self.planner = planner
         self.case = case
         self.event = event
         self.now = now
+        self.each_meeting = each_meeting  # planning the ``each = "meeting"`` triggers for it
         self.fresh: dict[str, Letter] = {}  # kind -> the first letter of it this event plans
         self.refs_base = letters
         self.done: set[str] = set()
@@ -146,13 +164,23 @@ class _Planning:
         self.done.add(rule.kind)
         for dependency in _letter_dependencies(rule):
             self._plan(self.planner.rules.letters[dependency])
+        if rule.only_if and not any(self._holds(cond, rule) for cond in rule.only_if):
+            return
         scope = self._scope(rule)
+        channel = self.planner.channel_for(rule.recipient, self.case)
+        by_post = channel is ChannelName.PRINT
         refs = _References(
-            self.planner.calendar, self.case, self.refs_base, self.fresh, self.event, scope
+            self.planner.calendar, self.case, self.refs_base, self.fresh, self.event, scope,
+            by_post=by_post,
         )
         for index, when in enumerate(rule.send):
             raw = refs.instant_of(when, self.now, self.planner.calendar)
-            if raw is None or not refs.after_all(raw, rule.only_after):
+            if raw is None or (rule.future_only and raw < self.now):
+                continue
+            if rule.paper_ahead and not when.is_now:
+                # Posted early so it arrives when the Digital Post letter would be read.
+                raw = self.planner.calendar.posted_for(raw, by_post=by_post)
+            if not refs.after_all(raw, rule.only_after):
                 continue
             send_at = self.planner.calendar.send_window(max(raw, self.now))
             send_date = self.planner.calendar.local_date(send_at)
@@ -162,7 +190,7 @@ class _Planning:
                 case_id=self.case.case_id,
                 kind=rule.kind,
                 recipient=rule.recipient,
-                channel=self.planner.channel_for(rule.recipient, self.case),
+                channel=channel,
                 send_at=send_at,
                 status=self._initial_status(rule),
                 cause=self.event.event_id,
@@ -180,9 +208,43 @@ class _Planning:
             self.fresh.get(kind) is not None and self.fresh[kind].status is Status.SUPPRESSED
             for kind in _letter_dependencies(rule)
         )
-        return Status.SUPPRESSED if suppressed or depends_on_suppressed else Status.SCHEDULED
+        if suppressed or depends_on_suppressed:
+            return Status.SUPPRESSED
+        return Status.HELD if self._held(rule) else Status.SCHEDULED
+
+    def _held(self, rule: LetterRule) -> bool:
+        """A stop for a missed meeting whose notice never reached the citizen waits for a
+        caseworker: no citizen is stopped for a meeting nobody told them about."""
+        hold = rule.hold
+        if hold is None or not _event_matches(self.event, hold.when):
+            return False
+        meeting_id = getattr(self.event.data, hold.meeting.partition(".")[2], None)
+        meeting = self.case.meetings.get(str(meeting_id)) if meeting_id else None
+        if meeting is None:
+            return False
+        return not notice_reached(self.planner.calendar, meeting, self.refs_base,
+                                  self.planner.notice_kinds)
+
+    def _holds(self, cond: OnlyIf, rule: LetterRule) -> bool:
+        """``only_if``: the letter of ``cond.letter`` this event plans is as required."""
+        other = self.fresh.get(cond.letter)
+        if other is None:
+            return False
+        if cond.status and other.status.value != cond.status:
+            return False
+        if cond.channel and other.channel.value != cond.channel:
+            return False
+        if cond.arrives_after:
+            calendar = self.planner.calendar
+            arrives = calendar.receipt_date(calendar.local_date(other.send_at),
+                                            by_post=other.channel is ChannelName.PRINT)
+            starts = self.case.meetings[self._scope(rule)].starts_at
+            return arrives >= calendar.local_date(starts)
+        return True
 
     def _scope(self, rule: LetterRule) -> str:
+        if self.each_meeting is not None:
+            return self.each_meeting
         scope_field = SCOPES.get(rule.scope or "")
         return str(getattr(self.event.data, scope_field)) if scope_field else ""
 
@@ -196,15 +258,30 @@ class _Planning:
         reason = getattr(self.event.data, "reason", None)
         if self.event.type == "meeting_cancelled" and reason:
             params["reason"] = reason
+        if getattr(self.event.data, "stop_reason", None) == "non_cooperation":
+            # Counted from the case's letters, so a stop a caseworker cancelled while it
+            # was held does not count (sygedagpengeloven § 21; seeds 002).
+            earlier = [
+                letter for letter in self.refs_base.values()
+                if letter.kind == rule.kind and letter.params.get("stop_reason")
+                == "non_cooperation" and letter.status is not Status.CANCELLED
+            ]
+            params["stop_reason"] = "non_cooperation"
+            params["stop_number"] = str(len(earlier) + 1)
         return params
 
     def _matches(self, trigger: Trigger, rule: LetterRule) -> bool:
-        if trigger.event != self.event.type:
+        if trigger.event != self.event.type or trigger.each != (
+                None if self.each_meeting is None else "meeting"):
             return False
         for key, expected in trigger.when.items():
             source, _, attr = key.partition(".")
             if source == "event":
                 actual = getattr(self.event.data, attr, None)
+            elif attr == "standby_unnotified":
+                meeting = self.case.meetings[self._scope(rule)]
+                actual = unnotified_by_standby(self.case, meeting, self.refs_base,
+                                               self.planner.notice_kinds, self.now)
             else:
                 actual = getattr(self.case.meetings[self._scope(rule)], attr, None)
             if actual != expected:
@@ -212,11 +289,17 @@ class _Planning:
         return True
 
 
+def _event_matches(event: Event, conditions: Mapping[str, Any]) -> bool:
+    return all(getattr(event.data, key.partition(".")[2], None) == expected
+               for key, expected in conditions.items())
+
+
 def _letter_dependencies(rule: LetterRule) -> list[str]:
     refs = [w.base for w in rule.send] + list(rule.only_after)
     if rule.deadline:
         refs.append(rule.deadline.base)
-    return [ref.split(".")[1] for ref in refs if ref.startswith("letter.")]
+    found = [ref.split(".")[1] for ref in refs if ref.startswith("letter.")]
+    return found + [cond.letter for cond in rule.only_if]
 
 
 class _References:
@@ -230,6 +313,8 @@ class _References:
         fresh: Mapping[str, Letter],
         event: Event | None,
         scope: str,
+        *,
+        by_post: bool = False,
     ) -> None:
         self.calendar = calendar
         self.case = case
@@ -237,6 +322,7 @@ class _References:
         self.fresh = fresh
         self.event = event
         self.scope = scope
+        self.by_post = by_post  # the letter goes by paper post: deadlines from its arrival
 
     def value(self, ref: str, *, fresh_only: bool = False) -> date | datetime | None:
         source, _, rest = ref.partition(".")
@@ -248,6 +334,11 @@ class _References:
             return _as_date_or_time(self.case.facts.get(rest))
         if source == "meeting":
             return self.case.meetings[self.scope].starts_at
+        if source == "complaint":
+            record = self.case.facts.get("complaints", {}).get(self.scope, {})
+            return _as_date_or_time(record.get(rest))
+        if source == "decision":
+            return _as_date_or_time(self.case.decisions.get(self.scope, {}).get(rest))
         if source == "event" and self.event is not None:
             return _as_date_or_time(getattr(self.event.data, rest, None))
         return None
@@ -263,13 +354,18 @@ class _References:
         return max(candidates, key=lambda letter: letter.send_at, default=None)
 
     def date_of(self, when: When, send_date: date) -> date:
-        base = send_date if when.base == "send_date" else self.value(when.base)
+        if when.base == "receipt_date":
+            base: date | datetime | None = self.calendar.receipt_date(
+                send_date, by_post=self.by_post)
+        else:
+            base = send_date if when.base == "send_date" else self.value(when.base)
         if base is None:
             raise MissingReference(f"{when.base}: not known for this case (cancelled or dead?)")
         day = base if not isinstance(base, datetime) else self.calendar.local_date(base)
         if when.offset:
             day = self.calendar.add(day, when.offset)
-        return self.calendar.roll(day, when.roll)
+        day = self.calendar.roll(day, when.roll)
+        return self.calendar.add(day, when.then) if when.then else day
 
     def instant_of(self, when: When, now: datetime, calendar: DanishCalendar) -> datetime | None:
         if when.is_now:

@@ -10,9 +10,13 @@ from collections.abc import Callable
 from notifier.errors import ConflictError
 from notifier.events import (
     CaseClosed,
+    ComplaintForwarded,
+    ComplaintReceived,
     DecisionMade,
     EarlyFollowupRequested,
     Event,
+    HearingAnswered,
+    HearingStarted,
     MeetingBooked,
     MeetingCancelled,
     MeetingRescheduled,
@@ -134,7 +138,57 @@ def _decision(case: CaseState, event: Event) -> None:
     data: DecisionMade = event.data
     if data.decision_id in case.decisions:
         raise ConflictError.single("data.decision_id", "a decision with this id already exists")
+    if data.meeting_id is not None and data.meeting_id not in case.meetings:
+        raise ConflictError.single("data.meeting_id", "unknown meeting for this case")
     case.decisions[data.decision_id] = data.model_dump(mode="json", exclude_none=True)
+    if data.outcome == "stopped":
+        case.facts["stopped"] = True
+
+
+def _cooperation_resumed(case: CaseState, event: Event) -> None:
+    if not case.facts.get("stopped"):
+        raise ConflictError.single("type", "the case has no stop to resume from")
+    case.facts.pop("stopped", None)
+    case.facts["cooperation_resumed_on"] = event.data.resumed_on.isoformat()
+
+
+def _hearing_started(case: CaseState, event: Event) -> None:
+    data: HearingStarted = event.data
+    hearings = case.facts.setdefault("hearings", {})
+    if data.hearing_id in hearings:
+        raise ConflictError.single("data.hearing_id", "a hearing with this id already exists")
+    hearings[data.hearing_id] = data.model_dump(mode="json")
+
+
+def _hearing_answered(case: CaseState, event: Event) -> None:
+    data: HearingAnswered = event.data
+    hearing = case.facts.get("hearings", {}).get(data.hearing_id)
+    if hearing is None:
+        raise ConflictError.single("data.hearing_id", "unknown hearing for this case")
+    if "answered_on" in hearing:
+        raise ConflictError.single("data.hearing_id", "the hearing is already answered")
+    hearing["answered_on"] = data.answered_on.isoformat()
+
+
+def _complaint_received(case: CaseState, event: Event) -> None:
+    data: ComplaintReceived = event.data
+    complaints = case.facts.setdefault("complaints", {})
+    if data.complaint_id in complaints:
+        raise ConflictError.single("data.complaint_id", "a complaint with this id already exists")
+    if data.decision_id not in case.decisions:
+        raise ConflictError.single("data.decision_id", "unknown decision for this case")
+    complaints[data.complaint_id] = {"decision_id": data.decision_id,
+                                     "received_on": data.received_on.isoformat()}
+
+
+def _complaint_forwarded(case: CaseState, event: Event) -> None:
+    data: ComplaintForwarded = event.data
+    complaint = case.facts.get("complaints", {}).get(data.complaint_id)
+    if complaint is None:
+        raise ConflictError.single("data.complaint_id", "unknown complaint for this case")
+    if "forwarded_on" in complaint:
+        raise ConflictError.single("data.complaint_id", "the complaint is already forwarded")
+    complaint["forwarded_on"] = data.forwarded_on.isoformat()
 
 
 def _standby(on: bool) -> Reducer:
@@ -143,6 +197,8 @@ def _standby(on: bool) -> Reducer:
             state = "already on standby" if on else "not on standby"
             raise ConflictError.single("type", f"the case is {state}")
         case.standby = on
+        if on:  # letters this event cancels are revived when standby ends (issue 11)
+            case.facts["standby_granted_by"] = event.event_id
 
     return apply
 
@@ -162,6 +218,11 @@ _REDUCERS: dict[str, Reducer] = {
     "meeting_rescheduled": _meeting_rescheduled,
     "meeting_cancelled": _meeting_cancelled,
     "decision_made": _decision,
+    "cooperation_resumed": _cooperation_resumed,
+    "hearing_started": _hearing_started,
+    "hearing_answered": _hearing_answered,
+    "complaint_received": _complaint_received,
+    "complaint_forwarded": _complaint_forwarded,
     "standby_granted": _standby(True),
     "standby_ended": _standby(False),
     "case_closed": _closed,

@@ -8,7 +8,18 @@ Rules are data. A reference names where a date or instant comes from:
 - ``fact.<name>``: a date the case remembers (``first_absence_day``, ...);
 - ``meeting.starts_at``: the meeting the letter is about;
 - ``letter.<kind>.send_at`` / ``letter.<kind>.deadline``: another letter of the case,
-  preferring one planned by the same event.
+  preferring one planned by the same event;
+- ``receipt_date``: the day the recipient has the letter (deadlines only): the send date
+  for Digital Post, ``postal_days`` working days later for paper post (RULES.md);
+- ``complaint.received_on``, ``decision.effective_from``: the scope's own record.
+
+Issue 11 added, per rule: ``each = "meeting"`` on a trigger (plan once per booked meeting
+that meets the ``when`` conditions, e.g. ``meeting.standby_unnotified``), ``notice``
+(the letter tells the citizen when a meeting is), ``hold`` (plan it ``held`` when the
+meeting the event names was never notified), ``only_if`` (plan only when a letter planned
+by the same event is held, goes by print, or arrives after the meeting), ``paper_ahead``
+(post a paper letter early so it arrives when the Digital Post one would),
+``future_only`` (skip a send time already past), and conditional ``cancel_on`` entries.
 """
 
 from __future__ import annotations
@@ -26,8 +37,13 @@ from notifier.events import DATA_MODELS
 from notifier.models import Recipient
 
 FACTS = frozenset({"first_absence_day", "early_followup_requested_on"})
-SCOPES = {"meeting": "meeting_id", "decision": "decision_id"}
-MEETING_FIELDS = frozenset({"starts_at", "with_employer", "form"})
+SCOPES = {"meeting": "meeting_id", "decision": "decision_id", "hearing": "hearing_id",
+          "complaint": "complaint_id"}
+# standby_unnotified: the meeting is ahead and the citizen's latest notice of it was
+# suppressed or cancelled by standby (computed by the planner).
+MEETING_FIELDS = frozenset({"starts_at", "with_employer", "form", "standby_unnotified"})
+SCOPE_BASES = frozenset({"complaint.received_on", "decision.effective_from"})
+ONLY_IF_KEYS = {"letter", "status", "channel", "arrives_after"}
 
 
 @dataclass(frozen=True)
@@ -38,6 +54,7 @@ class When:
     offset: Offset | None = None
     roll: Roll = Roll.NONE
     at: time | None = None  # a local wall-clock time; None keeps the instant
+    then: Offset | None = None  # a second offset, after rolling (issue 11)
 
     @property
     def is_now(self) -> bool:
@@ -48,6 +65,26 @@ class When:
 class Trigger:
     event: str
     when: dict[str, Any] = field(default_factory=dict)
+    each: str | None = None  # "meeting": plan once per meeting of the case that matches
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Plan the letter ``held`` when ``when`` matches and the meeting named by ``meeting``
+    (an event field) never reached the citizen."""
+
+    meeting: str
+    when: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OnlyIf:
+    """Plan the letter only if the letter of ``letter`` this event plans is so."""
+
+    letter: str
+    status: str | None = None
+    channel: str | None = None
+    arrives_after: str | None = None  # "meeting.starts_at": its receipt date is not before
 
 
 @dataclass(frozen=True)
@@ -63,6 +100,12 @@ class LetterRule:
     scope: str | None = None
     suppress_on_standby: bool = False
     source: str = ""  # the file it came from, for error messages
+    cancel_when: dict[str, dict[str, Any]] = field(default_factory=dict)  # event -> conditions
+    notice: bool = False
+    hold: Hold | None = None
+    only_if: tuple[OnlyIf, ...] = ()  # any of them
+    paper_ahead: bool = False
+    future_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -121,7 +164,8 @@ class _FieldProblem(Exception):
 
 
 _RULE_KEYS = {"recipient", "on", "send", "deadline", "extra_deadlines", "only_after",
-              "cancel_on", "scope", "standby", "description"}
+              "cancel_on", "scope", "standby", "description", "notice", "hold", "only_if",
+              "paper_ahead", "future_only"}
 
 
 def _parse_rule(kind: str, raw: dict[str, Any], source: str) -> LetterRule:
@@ -148,10 +192,23 @@ def _parse_rule(kind: str, raw: dict[str, Any], source: str) -> LetterRule:
     extras = raw.get("extra_deadlines", {})
     if not isinstance(extras, dict):
         raise _FieldProblem("extra_deadlines", "must be a table of name = {from = ...}")
-    cancel_on = _as_list(raw.get("cancel_on", []), "cancel_on")
-    for index, event in enumerate(cancel_on):
-        if not isinstance(event, str) or event not in DATA_MODELS:
-            raise _FieldProblem(f"cancel_on[{index}]", f"unknown event type {event!r}")
+    cancel_on: list[str] = []
+    cancel_when: dict[str, dict[str, Any]] = {}
+    for index, entry in enumerate(_as_list(raw.get("cancel_on", []), "cancel_on")):
+        if isinstance(entry, dict):
+            trigger = _parse_trigger(entry, index, name="cancel_on")
+            if trigger.each or any(not k.startswith("event.") for k in trigger.when):
+                raise _FieldProblem(f"cancel_on[{index}]", "takes event and event.<field> "
+                                    "conditions only")
+            cancel_on.append(trigger.event)
+            cancel_when[trigger.event] = trigger.when
+        elif not isinstance(entry, str) or entry not in DATA_MODELS:
+            raise _FieldProblem(f"cancel_on[{index}]", f"unknown event type {entry!r}")
+        else:
+            cancel_on.append(entry)
+    for flag in ("notice", "paper_ahead", "future_only"):
+        if not isinstance(raw.get(flag, False), bool):
+            raise _FieldProblem(flag, "must be true or false")
     only_after = _as_list(raw.get("only_after", []), "only_after")
     for index, ref in enumerate(only_after):
         if not (isinstance(ref, str) and re.fullmatch(r"letter\.[^.]+\.send_at", ref)):
@@ -172,7 +229,36 @@ def _parse_rule(kind: str, raw: dict[str, Any], source: str) -> LetterRule:
         scope=scope,
         suppress_on_standby=standby == "suppress",
         source=source,
+        cancel_when=cancel_when,
+        notice=bool(raw.get("notice", False)),
+        hold=_parse_hold(raw["hold"]) if "hold" in raw else None,
+        only_if=tuple(_parse_only_if(x) for x in _as_list(raw.get("only_if", []), "only_if")),
+        paper_ahead=bool(raw.get("paper_ahead", False)),
+        future_only=bool(raw.get("future_only", False)),
     )
+
+
+def _parse_hold(raw: object) -> Hold:
+    if not isinstance(raw, dict) or set(raw) - {"meeting", "when"} or "meeting" not in raw:
+        raise _FieldProblem("hold", 'must be {meeting = "event.meeting_id", when = {...}}')
+    meeting, when = raw["meeting"], raw.get("when", {})
+    if not (isinstance(meeting, str) and meeting.startswith("event.")):
+        raise _FieldProblem("hold.meeting", "must be event.<field> naming a meeting id")
+    if not isinstance(when, dict) or any(not k.startswith("event.") for k in when):
+        raise _FieldProblem("hold.when", 'must be a table {"event.<field>" = value}')
+    return Hold(meeting=meeting, when=dict(when))
+
+
+def _parse_only_if(raw: object) -> OnlyIf:
+    if not isinstance(raw, dict) or set(raw) - ONLY_IF_KEYS or "letter" not in raw:
+        raise _FieldProblem("only_if", f"takes letter (required) and status, channel, "
+                            f"arrives_after; got {raw!r}")
+    if raw.get("arrives_after", "meeting.starts_at") != "meeting.starts_at":
+        raise _FieldProblem("only_if.arrives_after", "only meeting.starts_at is supported")
+    if not all(isinstance(v, str) for v in raw.values()):
+        raise _FieldProblem("only_if", "values must be strings")
+    return OnlyIf(letter=raw["letter"], status=raw.get("status"), channel=raw.get("channel"),
+                  arrives_after=raw.get("arrives_after"))
 
 
 def _as_list(value: object, name: str) -> list[Any]:
@@ -183,12 +269,15 @@ def _as_list(value: object, name: str) -> list[Any]:
     return value
 
 
-def _parse_trigger(raw: object, index: int) -> Trigger:
-    name = f"on[{index}]"
+def _parse_trigger(raw: object, index: int, name: str = "on") -> Trigger:
+    name = f"{name}[{index}]"
     if isinstance(raw, str):
         raw = {"event": raw}
-    if not isinstance(raw, dict) or set(raw) - {"event", "when"} or "event" not in raw:
+    if not isinstance(raw, dict) or set(raw) - {"event", "when", "each"} or "event" not in raw:
         raise _FieldProblem(name, "must be an event type or {event = ..., when = {...}}")
+    each = raw.get("each")
+    if each not in (None, "meeting"):
+        raise _FieldProblem(f"{name}.each", 'must be "meeting"')
     event = raw["event"]
     if not isinstance(event, str) or event not in DATA_MODELS:
         raise _FieldProblem(f"{name}.event", f"unknown event type {event!r}")
@@ -202,7 +291,7 @@ def _parse_trigger(raw: object, index: int) -> Trigger:
         )
         if not known:
             raise _FieldProblem(f"{name}.when.{key}", f"is not a field of {event} or its meeting")
-    return Trigger(event=event, when=dict(when))
+    return Trigger(event=event, when=dict(when), each=each)
 
 
 def _parse_when(raw: object, name: str) -> When:
@@ -210,9 +299,9 @@ def _parse_when(raw: object, name: str) -> When:
         return When(base="now")
     if not isinstance(raw, dict):
         raise _FieldProblem(name, "must be 'now' or a table {from = ..., add = ..., ...}")
-    unknown = set(raw) - {"from", "add", "roll", "at"}
+    unknown = set(raw) - {"from", "add", "roll", "at", "then"}
     if unknown or "from" not in raw:
-        raise _FieldProblem(name, "takes from (required), add, roll and at")
+        raise _FieldProblem(name, "takes from (required), add, roll, then and at")
     base = raw["from"]
     _check_base(base, name)
     if not isinstance(raw.get("add", ""), str):
@@ -222,6 +311,10 @@ def _parse_when(raw: object, name: str) -> When:
     except ValueError as exc:
         raise _FieldProblem(f"{name}.add", str(exc)) from None
     try:
+        then = Offset.parse(raw["then"]) if "then" in raw else None
+    except (TypeError, ValueError) as exc:
+        raise _FieldProblem(f"{name}.then", str(exc)) from None
+    try:
         roll = Roll(raw.get("roll", "none"))
     except ValueError:
         raise _FieldProblem(f"{name}.roll", "must be forward, back or none") from None
@@ -229,7 +322,7 @@ def _parse_when(raw: object, name: str) -> When:
         at = time.fromisoformat(raw["at"]) if "at" in raw else None
     except (TypeError, ValueError):
         raise _FieldProblem(f"{name}.at", "must be a local time like 09:00") from None
-    return When(base=base, offset=offset, roll=roll, at=at)
+    return When(base=base, offset=offset, roll=roll, at=at, then=then)
 
 
 def _check_base(base: object, name: str) -> None:
@@ -237,7 +330,8 @@ def _check_base(base: object, name: str) -> None:
         raise _FieldProblem(f"{name}.from", "must be a string")
     source, _, rest = base.partition(".")
     ok = (
-        base in ("now", "send_date", "meeting.starts_at")
+        base in ("now", "send_date", "receipt_date", "meeting.starts_at")
+        or base in SCOPE_BASES
         or (source == "fact" and rest in FACTS)
         or (source == "event" and bool(rest))
         or (source == "letter" and re.fullmatch(r"[^.]+\.(send_at|deadline)", rest) is not None)
@@ -245,7 +339,8 @@ def _check_base(base: object, name: str) -> None:
     if not ok:
         raise _FieldProblem(
             f"{name}.from",
-            f"{base!r} is not now, send_date, event.<field>, fact.<name>, meeting.starts_at "
+            f"{base!r} is not now, send_date, receipt_date, event.<field>, fact.<name>, "
+            "meeting.starts_at, complaint.received_on, decision.effective_from "
             "or letter.<kind>.send_at|deadline",
         )
 
@@ -264,12 +359,17 @@ def _check_references(letters: dict[str, LetterRule]) -> None:
             where = f"{rule.source}: letters.{rule.kind}.{name}"
             if ref.startswith("letter.") and ref.split(".")[1] not in letters:
                 raise ConfigError(f"{where}: refers to unknown letter {ref.split('.')[1]!r}")
-            if ref.startswith("meeting.") and rule.scope != "meeting":
-                raise ConfigError(f"{where}: {ref!r} needs scope = \"meeting\"")
+            scope_of_ref = ref.partition(".")[0]
+            if scope_of_ref in SCOPES and rule.scope != scope_of_ref:
+                raise ConfigError(f"{where}: {ref!r} needs scope = \"{scope_of_ref}\"")
             is_deadline = name.startswith(("deadline", "extra_deadlines"))
             if is_deadline and ref.startswith(("event.", "now")):
                 raise ConfigError(f"{where}: a deadline cannot count from {ref!r}; it is "
                                   "recomputed when the letter is sent, after the event")
+        for cond in rule.only_if:
+            if cond.letter not in letters:
+                raise ConfigError(f"{rule.source}: letters.{rule.kind}.only_if.letter: unknown "
+                                  f"letter {cond.letter!r}")
         _check_scope(rule)
 
 
@@ -279,7 +379,10 @@ def _check_scope(rule: LetterRule) -> None:
     scope_field = SCOPES.get(rule.scope or "")
     for index, trigger in enumerate(rule.triggers):
         where = f"{rule.source}: letters.{rule.kind}.on[{index}]"
-        if scope_field and scope_field not in DATA_MODELS[trigger.event].model_fields:
+        if trigger.each and rule.scope != trigger.each:
+            raise ConfigError(f"{where}.each: needs scope = {trigger.each!r}")
+        if trigger.each is None and scope_field and scope_field not in DATA_MODELS[
+                trigger.event].model_fields:
             raise ConfigError(f"{where}: {trigger.event} has no {scope_field} for scope "
                               f"{rule.scope!r}")
         if rule.scope != "meeting" and any(k.startswith("meeting.") for k in trigger.when):

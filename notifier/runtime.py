@@ -47,7 +47,7 @@ def load_calendar(settings: Settings) -> DanishCalendar:
             message = f"{path.name}: closed_days must be a list of 'MM-DD': {exc}"
             raise ConfigError(message) from None
     return DanishCalendar(settings.zone, closed=closed, window_start=settings.send_window_start,
-                          window_end=settings.send_window_end)
+                          window_end=settings.send_window_end, postal_days=settings.postal_days)
 
 
 def build_planner(settings: Settings) -> Planner:

@@ -136,6 +136,10 @@ class Settings(BaseSettings):
     api_docs: Literal["token", "off"] = Field(
         default="token", description="token: /docs and /openapi.json need a token; off: none"
     )
+    # --- issue 11: paper post ---------------------------------------------------------
+    postal_days: int = Field(
+        default=5, ge=0, le=30,
+        description="Working days a printed letter takes to arrive (the distributor's terms)")
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"

@@ -50,6 +50,11 @@ def add_commands(sub: Any) -> None:
     cancel.add_argument("--reason", help="for the audit trail")
     cancel.set_defaults(func=cmd_cancel)
 
+    release = sub.add_parser("release", help="release a held stop decision (issue 11)")
+    release.add_argument("letter_id")
+    release.add_argument("--reason", help="for the audit trail")
+    release.set_defaults(func=cmd_release)
+
     token = sub.add_parser(
         "token", help="make an API token (prints it once, and its entry); 'token list', "
         "'token revoke NAME'")
@@ -164,6 +169,19 @@ def cmd_cancel(settings: Settings, args: argparse.Namespace) -> int:
                                     by=CLI_USER, reason=args.reason)
     view = letter_view(letter, runtime.renderer.catalog, runtime.planner.calendar)
     print(json.dumps({"outcome": "cancelled" if changed else "already_cancelled",
+                      "letter": view}, ensure_ascii=False))
+    return 0
+
+
+def cmd_release(settings: Settings, args: argparse.Namespace) -> int:
+    from notifier.api.held import release_letter
+    from notifier.api.letters import letter_view
+
+    runtime = stored_runtime(settings)
+    letter, changed = release_letter(runtime.store, runtime.planner.calendar, args.letter_id,
+                                     runtime.clock.now(), by=CLI_USER, reason=args.reason)
+    view = letter_view(letter, runtime.renderer.catalog, runtime.planner.calendar)
+    print(json.dumps({"outcome": "released" if changed else "already_released",
                       "letter": view}, ensure_ascii=False))
     return 0
 

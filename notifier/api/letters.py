@@ -23,7 +23,7 @@ from notifier.render import Rendered
 from notifier.store import Store
 
 LETTER_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-CANCELLABLE = (Status.SCHEDULED, Status.QUEUED)
+CANCELLABLE = (Status.SCHEDULED, Status.QUEUED, Status.HELD)  # held: issue 11
 
 
 def letter_view(letter: Letter, catalog: Catalog, calendar: DanishCalendar) -> dict[str, Any]:
@@ -52,6 +52,8 @@ def letter_view(letter: Letter, catalog: Catalog, calendar: DanishCalendar) -> d
         "receipt_status": letter.receipt_status,
         "receipt_at": local(letter.receipt_at),
         "cancellable": letter.status in CANCELLABLE,
+        "releasable": letter.status is Status.HELD,
+        "released_by": letter.released_by,
         "has_document": letter.status is Status.SENT,
     }
 
@@ -107,5 +109,5 @@ def cancel_letter(store: Store, letter_id: str, now: datetime, *, by: str,
     if current.status is Status.CANCELLED:
         return current, False
     raise ConflictError.single(
-        "status", f"the letter is {current.status}; only a scheduled or queued letter can be "
-        "cancelled")
+        "status", f"the letter is {current.status}; only a scheduled, queued or held letter "
+        "can be cancelled")

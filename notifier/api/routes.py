@@ -130,6 +130,20 @@ def post_cancel(runtime: RuntimeDep, who: Caseworker, letter_id: str,
     return {"outcome": "cancelled" if changed else "already_cancelled", "letter": view}
 
 
+@router.post("/letters/{letter_id}/release", tags=["letters"],
+             responses={**PROBLEMS, 404: PROBLEM, 409: PROBLEM})
+def post_release(runtime: RuntimeDep, who: Caseworker, letter_id: str,
+                 body: Annotated[CancelRequest | None, Body()] = None) -> dict[str, Any]:
+    """Release a held stop decision: it is sent in the next send window (issue 11)."""
+    from notifier.api.held import release_letter
+
+    letter, changed = release_letter(runtime.store, runtime.planner.calendar, letter_id,
+                                     runtime.clock.now(), by=who.label,
+                                     reason=body.reason if body else None)
+    view = letter_view(letter, runtime.renderer.catalog, runtime.planner.calendar)
+    return {"outcome": "released" if changed else "already_released", "letter": view}
+
+
 @router.get("/healthz", tags=["operations"])
 def get_health(runtime: RuntimeDep) -> JSONResponse:
     """Redis reachable, dispatcher heartbeat age, queue depth. No token needed."""

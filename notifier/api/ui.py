@@ -298,3 +298,25 @@ def cancel(runtime: RuntimeDep, who: Who, letter_id: str,
     notice = "annulleret" if changed else "allerede-annulleret"
     return RedirectResponse(f"/ui/cases/{letter.case_id}?besked={notice}&brev={letter_id}",
                             status_code=303)
+
+
+@router.get("/letters/{letter_id}/release")
+def release_form(request: Request, runtime: RuntimeDep, _: Who, letter_id: str
+                 ) -> HTMLResponse:
+    letter = letter_view(find_letter(runtime.store, letter_id), runtime.renderer.catalog,
+                         runtime.planner.calendar)
+    return page(request, "release.html", logged_in=True, letter=letter)
+
+
+@router.post("/letters/{letter_id}/release", dependencies=[Posted])
+def release(runtime: RuntimeDep, who: Who, letter_id: str,
+            reason: Annotated[str, Form(max_length=300)] = "") -> Response:
+    """Release a held stop decision (issue 11); the audit entry names the caseworker."""
+    from notifier.api.held import release_letter
+
+    letter, changed = release_letter(runtime.store, runtime.planner.calendar, letter_id,
+                                     runtime.clock.now(), by=who.label,
+                                     reason=reason.strip() or None)
+    notice = "frigivet" if changed else "allerede-frigivet"
+    return RedirectResponse(f"/ui/cases/{letter.case_id}?besked={notice}&brev={letter_id}",
+                            status_code=303)

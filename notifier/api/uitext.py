@@ -15,7 +15,8 @@ from notifier.runtime import Runtime
 LABELS: dict[str, dict[str, str]] = {
     "status": {"scheduled": "Planlagt", "queued": "I kø", "sending": "Sendes",
                "sent": "Sendt", "cancelled": "Annulleret",
-               "suppressed": "Ikke sendt (standby)", "dead": "Kunne ikke sendes"},
+               "suppressed": "Ikke sendt (standby)", "dead": "Kunne ikke sendes",
+               "held": "Holdt tilbage"},
     "channel": {"digital_post": "Digital Post", "print": "Fysisk brev", "mail": "E-mail"},
     "recipient": {"citizen": "Borger", "employer": "Arbejdsgiver",
                   "caseworker": "Sagsbehandler"},
@@ -31,7 +32,8 @@ FIELDS = {"kind": "Brevtype", "recipient": "Modtager", "subject": "Overskrift",
           "letter_id": "Brev", "status": "Status", "idempotency_key": "Formular",
           "reason": "Begrundelse", "token": "Adgangsnøgle", "(side)": "Siden",
           "(date)": "Dato"}
-NOTICES = ("planlagt", "findes", "annulleret", "allerede-annulleret")  # case.html words them
+NOTICES = ("planlagt", "findes", "annulleret", "allerede-annulleret", "frigivet",
+           "allerede-frigivet")  # case.html words them
 # (field, words in the English message, Danish message): the first match wins.
 _MESSAGES = [
     ("(side)", "Not Found", "Siden findes ikke."),
@@ -62,6 +64,7 @@ _MESSAGES = [
     ("idempotency_key", "", "Formularen er allerede brugt til et andet brev. Begynd forfra."),
     ("status", "only a scheduled", "Brevet er allerede sendt eller ved at blive sendt og kan "
                                    "ikke annulleres."),
+    ("status", "only a held", "Brevet er ikke holdt tilbage og kan ikke frigives."),
     ("letter_id", "unknown", "Der findes intet brev med dette id."),
     ("letter_id", "not been sent", "Brevet er ikke sendt endnu, så der er intet dokument."),
 ]

@@ -24,6 +24,7 @@ class Outgoing:
     address: dict[str, Any]  # citizen (with cpr), employer (cvr) or caseworker (email)
     created: datetime  # UTC send instant
     pdf: bytes | None = None  # the letter as PDF, for channels that send or print one
+    meeting: dict[str, Any] | None = None  # for a calendar appointment (issue 11)
 
 
 class Channel(Protocol):

@@ -7,14 +7,22 @@ failure is recognisable as the same message by Digital Post.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from notifier.catalog import LetterKind
 from notifier.channels.base import Outgoing, write_atomically
 from notifier.errors import PermanentError
-from notifier.memo import MemoAction, MemoDocument, MemoMessage, MemoParty, build_memo
+from notifier.identifiers import letter_id
+from notifier.memo import (
+    MemoAction,
+    MemoDocument,
+    MemoMessage,
+    MemoParty,
+    MemoReservation,
+    build_memo,
+)
 from notifier.models import ChannelName, Receipt, Recipient
 from notifier.render import Rendered
 from notifier.settings import Settings
@@ -53,6 +61,25 @@ class MemoContent:
     rendered: Rendered
     pdf: bytes | None
     created: datetime
+    meeting: dict[str, Any] | None = None
+
+
+MEETING_MINUTES = 60  # the case system gives no end time; the calendar entry shows an hour
+_FORMS = {"phone": "Telefonsamtale", "video": "Videomøde"}
+
+
+def appointment(settings: Settings, case_id: str, meeting: dict[str, Any]) -> MemoAction:
+    """The meeting as a calendar entry; the same meeting keeps its reservation id."""
+    start: datetime = meeting["starts_at"]
+    location = _FORMS.get(meeting["form"]) or meeting.get("location") or \
+        settings.jobcenter_address
+    booking = MemoReservation(
+        reservation_uuid=letter_id(case_id, "reservation", str(meeting["meeting_id"])),
+        description="Samtale i jobcentret", abstract="Opfølgningssamtale",
+        location=location, start=start, end=start + timedelta(minutes=MEETING_MINUTES),
+        organizer_name=settings.sender_name)
+    return MemoAction(label="Sæt samtalen i din kalender", action_code="AFTALE",
+                      reservation=booking)
 
 
 def memo_message(settings: Settings, content: MemoContent, recipient: MemoParty) -> MemoMessage:
@@ -67,6 +94,8 @@ def memo_message(settings: Settings, content: MemoContent, recipient: MemoParty)
     actions: tuple[MemoAction, ...] = ()
     if content.kind.action:
         actions = (MemoAction(label=content.kind.action, url=settings.self_service_url),)
+    if content.kind.calendar and content.meeting:
+        actions += (appointment(settings, content.case_id, content.meeting),)
     return MemoMessage(
         message_uuid=content.message_uuid,
         label=content.kind.title,
@@ -113,7 +142,7 @@ def memo_bytes(message: MemoMessage) -> bytes:
 def content_of(outgoing: Outgoing) -> MemoContent:
     letter = outgoing.letter
     return MemoContent(letter.letter_id, letter.case_id, outgoing.kind, outgoing.rendered,
-                       outgoing.pdf, outgoing.created)
+                       outgoing.pdf, outgoing.created, outgoing.meeting)
 
 
 def memo_recipient(outgoing: Outgoing) -> MemoParty:

@@ -79,6 +79,15 @@ def valid_data(type_: str, occurred: datetime) -> dict[str, Any]:
                           "outcome": "granted", "decision_text": "Du får sygedagpenge.",
                           "reasoning": "Du opfylder betingelserne.",
                           "legal_basis": ["sygedagpengeloven § 7"]},
+        "cooperation_resumed": {"resumed_on": day.isoformat()},
+        "hearing_started": {"hearing_id": "h-1", "subject": "Stop af sygedagpenge",
+                            "facts": "Du kom ikke til samtalen.",
+                            "intended_decision": "Vi vil stoppe dine sygedagpenge.",
+                            "legal_basis": ["sygedagpengeloven § 21"]},
+        "hearing_answered": {"hearing_id": "h-1", "answered_on": day.isoformat()},
+        "complaint_received": {"complaint_id": "k-1", "decision_id": "d-1",
+                               "received_on": day.isoformat()},
+        "complaint_forwarded": {"complaint_id": "k-1", "forwarded_on": day.isoformat()},
         "standby_granted": {"decided_on": day.isoformat()},
         "standby_ended": {"decided_on": day.isoformat()},
         "case_closed": {"closed_on": day.isoformat(), "reason": "recovered"},
@@ -181,9 +190,12 @@ def _vary(draw: st.DrawFn, data: dict[str, Any], type_: str, occurred: datetime)
             data["starts_at"] = (occurred + offset).isoformat()
     if "decision_id" in data:
         data["decision_id"] = draw(st.sampled_from(["d-1", "d-2"]))
+    if type_ == "decision_made":
         data["outcome"] = draw(st.sampled_from(["granted", "refused", "stopped", "partial"]))
         if data["outcome"] == "stopped" and draw(st.booleans()):
             data["stop_reason"] = "non_cooperation"
+            if draw(st.booleans()):  # the missed meeting: the held-decision path
+                data["meeting_id"] = draw(st.sampled_from(["m-1", "m-2"]))
     if type_ == "meeting_booked":
         data["with_employer"] = draw(st.booleans())
     if type_ == "early_followup_requested":

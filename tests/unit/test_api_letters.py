@@ -191,7 +191,7 @@ def test_preview_without_a_case_uses_sample_data(api: Api) -> None:
     response = api.client.post("/letters/preview", headers=CASEWORKER,
                                json={"kind": "meeting_summons"})
     assert response.status_code == 200
-    assert "Indkaldelse til opfølgningssamtale" in response.text
+    assert "<h1>Indkaldelse til samtale om din sygemelding</h1>" in response.text
 
 
 def test_preview_as_pdf(api: Api) -> None:
@@ -273,7 +273,8 @@ def test_cancel_once_sending_or_sent_is_409(api: Api) -> None:
     sending = api.client.post(f"/letters/{form['letter_id']}/cancel", headers=CASEWORKER)
     assert sending.status_code == 409
     assert sending.json()["errors"] == [{"field": "status", "message": "the letter is sending; "
-                                         "only a scheduled or queued letter can be cancelled"}]
+                                         "only a scheduled, queued or held letter "
+                                         "can be cancelled"}]
     api.clock.set(local("2026-11-23 10:20"))
     sent = post_letter(api, {**ADHOC, "immediate": True}).json()["letter"]
     api.deliver_due()

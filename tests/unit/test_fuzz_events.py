@@ -134,8 +134,8 @@ def _check_store(store: Store, accepted: dict[str, list[str]]) -> None:
         assert case is not None
         mine = store.case_letters(case_id)
         assert all(x.case_id == case_id for x in mine.values())
-        if case.closed:
-            assert not [x for x in mine.values() if x.status.pending]
+        if case.closed:  # only the closing letter the close event planned may still wait
+            assert not [x for x in mine.values() if x.status.pending and x.cause != events[-1]]
         audit = [e["event_id"] for e in store.audit(case_id)]
         assert audit == events
         assert all(client.exists(f"notifier:event:{e}") for e in events)

@@ -32,8 +32,10 @@ SHIPPED_DOC = tomllib.loads((SHIPPED / FILE).read_text(encoding="utf-8"))
 DEMO = (PACKAGE_DIR / "scenarios" / "demo.jsonl").read_text(encoding="utf-8").splitlines()
 FUZZ = settings(deadline=None, max_examples=300,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-# What a rule error must start with: the file, then where in it.
-WHERE = re.compile(rf"^{re.escape(FILE)}: (not valid TOML|unknown top-level keys|letters(\.\S+|:))")
+# What a rule error must start with: the file, then where in it. A rule in the other shipped
+# file (retssikkerhed.toml, issue 11) that refers to a letter the damage removed is blamed.
+WHERE = re.compile(rf"^({re.escape(FILE)}|retssikkerhed\.toml): "
+                   r"(not valid TOML|unknown top-level keys|letters(\.\S+|:))")
 
 
 def toml_value(value: object) -> str:
@@ -137,7 +139,8 @@ def test_garbled_rule_text_is_refused_or_loads(rules_dir: Path, data: st.DataObj
     try:
         rules = load(rules_dir, text)
     except ConfigError as exc:
-        assert str(exc).startswith(f"{FILE}: "), str(exc)
+        # or the other shipped file, whose rule refers to a letter the damage removed
+        assert str(exc).startswith((f"{FILE}: ", "retssikkerhed.toml: ")), str(exc)
         return
     _plans_the_demo_or_refuses(rules)
 

@@ -3,7 +3,9 @@ citizen's address sits in the envelope window, and the same HTML gives the same 
 
 from __future__ import annotations
 
+import html
 import io
+import re
 from typing import Any
 
 import pytest
@@ -55,14 +57,18 @@ def test_every_kind_is_an_a4_tagged_pdf_with_embedded_fonts(
     renderer: Renderer, pdf: PdfRenderer, kind: str
 ) -> None:
     """The PDF opens, is A4, declares Danish, is tagged (PDF/UA structure tree), carries
-    the letter's title, and every font it uses is embedded."""
+    the letter's visible heading as its title (issue 11), and every font it uses is
+    embedded."""
     rendered, reader = _render(renderer, pdf, kind)
     box = reader.pages[0].mediabox
     assert (round(float(box.width) / MM), round(float(box.height) / MM)) == A4
     root = reader.trailer["/Root"]
     assert root["/Lang"] == "da"
     assert "/StructTreeRoot" in root and root["/MarkInfo"]["/Marked"]
-    assert reader.metadata is not None and reader.metadata.title == rendered.title
+    heading = re.search(r"<h1>(.*?)</h1>", rendered.html, re.S)
+    assert heading is not None
+    assert reader.metadata is not None
+    assert reader.metadata.title == html.unescape(heading[1].strip())
     fonts = [font.get_object() for page in reader.pages
              for font in page["/Resources"]["/Font"].values()]
     assert fonts

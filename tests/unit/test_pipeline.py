@@ -214,12 +214,15 @@ def test_retries_stop_after_the_bounded_time(settings: Settings, clock: Simulate
 
 
 def test_case_closed_cancels_everything_pending(runtime: Runtime) -> None:
-    """Closing a case cancels every pending letter and refuses later events."""
+    """Closing a case cancels every pending letter and refuses later events; only the
+    letter telling the citizen the case is closed (planned by the close) is due."""
     runtime.store.apply_event(opening_event(), runtime.planner, runtime.clock.now())
     closed = event("evt-9", "case_closed", "2026-11-24T10:00:00+01:00",
                    {"closed_on": "2026-11-24", "reason": "recovered"})
     applied = runtime.store.apply_event(closed, runtime.planner, runtime.clock.now())
-    assert runtime.store.due_count() == 0
+    assert [x.kind for x in applied.planned] == ["case_closed"]
+    due = {m.decode() for m in runtime.store.redis.zrange("notifier:due", 0, -1)}
+    assert due == {applied.planned[0].letter_id}
     assert all(x.status is Status.CANCELLED for x in applied.cancelled)
     later = event("evt-10", "information_form_returned", "2026-11-25T10:00:00+01:00",
                   {"returned_on": "2026-11-25"})

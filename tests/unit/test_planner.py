@@ -527,9 +527,12 @@ def test_standby_mid_reminder_chain() -> None:
     """Form sent Wed 7 Jan 2026 (reminder Mon 12 Jan, overdue Fri 16 Jan). Standby Fri 9 Jan:
     the pending form reminder is cancelled; the caseworker's overdue alert and the broad
     assessment notice still go. A meeting booked Wed 14 Jan for Tue 20 Jan while on standby
-    gets a suppressed summons and reminder (Mon 19 Jan 09:00); the employer summons goes. A
-    decision still goes. After standby ends (Mon 19 Jan 12:00) a new meeting booked Tue 20
-    Jan 12:00 for Mon 26 Jan is scheduled normally (reminder Fri 23 Jan 09:00)."""
+    gets a suppressed summons and reminder (Mon 19 Jan 09:00), and the employer's invitation
+    follows the citizen's (suppressed). A decision still goes. When standby ends (Mon 19 Jan
+    12:00) the meeting is still ahead, so its summons and the employer's invitation are
+    revived as new letters sent then; the reminder's usual time (Mon 19 Jan 09:00) is not
+    after the revived summons, so there is none. A new meeting booked Tue 20 Jan 12:00 for
+    Mon 26 Jan is scheduled normally (reminder Fri 23 Jan 09:00)."""
     letters = simulate(
         opened("2026-01-07 10:00", "2026-01-05"),
         ev("sb", "standby_granted", "2026-01-09 10:00", {"decided_on": "2026-01-09"}),
@@ -548,20 +551,24 @@ def test_standby_mid_reminder_chain() -> None:
     assert one(letters, "decision").status is Status.SENT
     assert one(letters, "decision").deadline == date(2026, 2, 12)  # Thu 15 Jan + 28 days
 
-    summons = {x.scope: x for x in of_kind(letters, "meeting_summons")}
+    summons = {(x.scope, x.cause): x for x in of_kind(letters, "meeting_summons")}
     reminders = {x.scope: x for x in of_kind(letters, "meeting_reminder")}
-    assert summons["m1"].status is Status.SUPPRESSED
+    assert summons["m1", "bk1"].status is Status.SUPPRESSED
+    assert (summons["m1", "sbe"].status, summons["m1", "sbe"].send_at) == (
+        Status.SENT, at("2026-01-19 12:00"))
     assert (reminders["m1"].status, reminders["m1"].send_at) == (
         Status.SUPPRESSED, at("2026-01-19 09:00"))
-    assert one(letters, "meeting_summons_employer").status is Status.SENT
-    assert summons["m2"].status is Status.SENT
+    employer = {x.cause: x.status for x in of_kind(letters, "meeting_summons_employer")}
+    assert employer == {"bk1": Status.SUPPRESSED, "sbe": Status.SENT}
+    assert summons["m2", "bk2"].status is Status.SENT
     assert (reminders["m2"].status, reminders["m2"].send_at) == (
         Status.SENT, at("2026-01-23 09:00"))
 
 
 def test_standby_cancels_pending_summons_and_early_notice() -> None:
     """Standby on Sunday cancels a summons and an early follow-up notice still waiting for
-    Monday 08:00 (both booked/requested on Sat 17 Jan 2026), but not the employer summons.
+    Monday 08:00 (both booked/requested on Sat 17 Jan 2026), and the employer's invitation
+    with the citizen's summons.
     The caseworker's "unanswered" alert is timed from the notice's deadline (planned: Mon 19
     Jan + 2 bank days = Wed 21 Jan -> alert Thu 22 Jan 09:00); a notice that never goes out
     cannot go unanswered, so that alert is cancelled with it (by the same event).
@@ -575,9 +582,9 @@ def test_standby_cancels_pending_summons_and_early_notice() -> None:
            {"requested_by": "employer", "requested_on": "2026-01-17"}),
         ev("sb", "standby_granted", "2026-01-18 10:00", {"decided_on": "2026-01-18"}),
     )
-    for kind in ("meeting_summons", "meeting_reminder", "early_followup_notice"):
+    for kind in ("meeting_summons", "meeting_reminder", "early_followup_notice",
+                 "meeting_summons_employer"):
         assert one(letters, kind).cancelled_by == "sb", kind
-    assert one(letters, "meeting_summons_employer").status is Status.SENT
     notice = one(letters, "early_followup_notice")
     assert (notice.send_at, notice.deadline) == (at("2026-01-19 08:00"), date(2026, 1, 21))
     unanswered = one(letters, "early_followup_unanswered")
@@ -621,7 +628,8 @@ def test_standby_granted_twice_is_refused() -> None:
 
 def test_case_closed_cancels_every_pending_letter() -> None:
     """Closed Thu 15 Jan 2026: everything still pending is cancelled by the close event;
-    letters already sent stay sent; first_meeting_due keeps its earlier cancellation."""
+    letters already sent stay sent; first_meeting_due keeps its earlier cancellation. The
+    citizen is told the case is closed (case_closed, planned by the close event)."""
     letters = simulate(
         opened("2026-01-07 10:00", "2026-01-05"),
         booked("bk", "2026-01-14 10:00", "m1", "2026-01-20 10:00"),
@@ -638,6 +646,8 @@ def test_case_closed_cancels_every_pending_letter() -> None:
         "first_meeting_due": (Status.CANCELLED, "bk"),
         "broad_assessment_notice": (Status.CANCELLED, "close"),
         "reassessment_due": (Status.CANCELLED, "close"),
+        "reassessment_notice": (Status.CANCELLED, "close"),
+        "case_closed": (Status.SENT, None),
     }
 
 

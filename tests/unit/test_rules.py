@@ -34,6 +34,11 @@ ALL_KINDS = {
     "meeting_summons", "meeting_summons_employer", "meeting_reminder", "meeting_rescheduled",
     "meeting_rescheduled_employer", "meeting_cancelled", "meeting_cancelled_employer",
     "decision",
+    # issue 11 (schedules/retssikkerhed.toml)
+    "meeting_phone_contact", "early_followup_phone_contact", "decision_held", "hearing",
+    "hearing_unanswered", "complaint_received", "complaint_reconsideration_due",
+    "complaint_forwarded", "standby_started", "standby_ended", "case_closed",
+    "reassessment_notice",
 }
 
 
@@ -73,7 +78,7 @@ def test_shipped_rules_match_rules_md_defaults() -> None:
     assert form.recipient is Recipient.CITIZEN
     assert form.deadline is not None
     assert (form.deadline.base, form.deadline.offset, form.deadline.roll) == (
-        "send_date", Offset(8, Unit.DAYS), Roll.FORWARD)
+        "receipt_date", Offset(8, Unit.DAYS), Roll.FORWARD)
     due = rules["first_meeting_due"]
     assert due.deadline is not None
     assert (due.deadline.offset, due.deadline.roll) == (Offset(55, Unit.DAYS), Roll.BACK)
@@ -129,8 +134,8 @@ BROKEN = [
         'add = "-3 working_days", at = "09:00"', 'add = "-3 working_days", at = "25:00"',
         "letters.information_form_reminder.send.at", "09:00", id="bad-at-hour"),
     pytest.param(
-        'on = ["meeting_booked", "meeting_rescheduled"]',
-        'on = ["meeting_booked", "meeting_moved"]',
+        'on = ["meeting_booked", "meeting_rescheduled",\n',
+        'on = ["meeting_booked", "meeting_moved",\n',
         "letters.meeting_reminder.on[1].event", "meeting_moved", id="unknown-on-event"),
     pytest.param(
         '{ "event.requested_by" = "citizen" }', '{ "event.requested_from" = "citizen" }',
@@ -213,7 +218,7 @@ def test_only_after_must_be_a_letter_send_time(tmp_path: Path) -> None:
 def test_deadline_cannot_count_from_the_event(tmp_path: Path) -> None:
     """A deadline is recomputed at send time, so it may not count from event.<field>."""
     message = config_error(rules_dir(
-        tmp_path, 'deadline = { from = "send_date", add = "8 days", roll = "forward" }',
+        tmp_path, 'deadline = { from = "receipt_date", add = "8 days", roll = "forward" }',
         'deadline = { from = "event.first_absence_day", add = "8 days", roll = "forward" }'))
     assert FILE in message
     assert "letters.information_form.deadline" in message
@@ -223,13 +228,14 @@ def test_deadline_cannot_count_from_the_event(tmp_path: Path) -> None:
     ("old", "new", "rule"),
     [
         # meeting_reminder counts from meeting.starts_at but loses scope = "meeting".
-        pytest.param('on = ["meeting_booked", "meeting_rescheduled"]\nscope = "meeting"\n',
-                     'on = ["meeting_booked", "meeting_rescheduled"]\n',
+        pytest.param('scope = "meeting"\nsend = { from = "meeting.starts_at"',
+                     'send = { from = "meeting.starts_at"',
                      "letters.meeting_reminder", id="meeting-ref-without-scope"),
-        # decision_made carries no meeting_id, so scope = "meeting" cannot be resolved.
-        pytest.param('on = ["decision_made"]\nscope = "decision"',
-                     'on = ["decision_made"]\nscope = "meeting"',
-                     "letters.decision", id="scope-field-not-in-event"),
+        # early_followup_requested carries no meeting_id: scope = "meeting" is unresolvable.
+        pytest.param('send = "now"\ndeadline = { from = "fact.early_followup_requested_on"',
+                     'scope = "meeting"\nsend = "now"\n'
+                     'deadline = { from = "fact.early_followup_requested_on"',
+                     "letters.early_followup_book_meeting", id="scope-field-not-in-event"),
     ],
 )
 def test_scope_inconsistencies_are_config_errors(

@@ -27,6 +27,9 @@ REQUIRED = {
     "grundlovsdag", "dst_spring", "standby_mid_reminder_chain", "reschedule_twice",
     "decision_friday_before_holiday", "exempt_citizen_print", "early_followup_employer_accepted",
     "early_followup_unanswered", "case_closed_cancels_all",
+    # issue 11
+    "standby_revival", "held_decision", "hearing_paper_christmas", "complaint", "paper_easter",
+    "second_stop",
 }
 ROW_KEYS = {"letter_id", "case_id", "kind", "recipient", "channel", "send_at", "deadline",
             "status", "cause", "cancelled_by"}
@@ -90,7 +93,7 @@ def test_scenario_rows_follow_the_contract(name: str) -> None:
         assert set(row) == ROW_KEYS
         assert row["recipient"] in {"citizen", "employer", "caseworker"}
         assert row["channel"] in {"digital_post", "print", "mail"}
-        assert row["status"] in {"sent", "cancelled", "suppressed"}
+        assert row["status"] in {"sent", "cancelled", "suppressed", "held"}
         assert (row["cancelled_by"] is not None) == (row["status"] == "cancelled")
         sent_at = datetime.fromisoformat(row["send_at"])
         assert sent_at.utcoffset() is not None
