@@ -204,6 +204,8 @@ class Settings(BaseSettings):
             ("NOTIFIER_GATEWAY_CERT_FILE (or NOTIFIER_GATEWAY_P12_FILE)",
              self.gateway_cert_file or self.gateway_p12_file),
         ) if not value]
+        if self.digital_post_transport == "http" and not self.postforespoerg_url:
+            missing.append("NOTIFIER_POSTFORESPOERG_URL")
         if self.print_transport == "http" and self.print_type_id is None:
             missing.append("NOTIFIER_PRINT_TYPE_ID")
         if missing:
