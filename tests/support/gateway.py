@@ -153,7 +153,8 @@ class FakeGateway:
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
+        if self.thread.is_alive():  # shutdown() waits forever for a loop that never ran
+            self.server.shutdown()
         self.server.server_close()
         self.files.cleanup()
 
