@@ -84,7 +84,8 @@ def _parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_letters_check)
 
     receipt = sub.add_parser("receipt", help="record Digital Post business receipts")
-    receipt.add_argument("file", type=Path, help="JSON object per line ('-' for stdin)")
+    receipt.add_argument("file", type=Path, help="JSON object per line, or a Beskedfordeler "
+                         "ModtagBeskedInput XML document ('-' for stdin)")
     receipt.set_defaults(func=cmd_receipt)
 
     from notifier.api.commands import add_commands
@@ -229,7 +230,16 @@ def cmd_receipt(settings: Settings, args: argparse.Namespace) -> int:
     from notifier.receipts import accept_receipt, parse_receipt
     from notifier.runtime import build_runtime
 
-    text = sys.stdin.read() if str(args.file) == "-" else args.file.read_text(encoding="utf-8")
+    raw = sys.stdin.buffer.read() if str(args.file) == "-" else args.file.read_bytes()
+    if raw.lstrip().startswith(b"<"):  # issue 12: the Beskedfordeler's PKO_PostStatus
+        from notifier.beskedfordeler import parse_modtag_besked
+
+        parsed = parse_modtag_besked(raw).receipt()
+        runtime = build_runtime(settings)
+        print(json.dumps(accept_receipt(runtime.store, runtime.renderer.catalog, parsed,
+                                        runtime.clock.now())))
+        return 0
+    text = raw.decode("utf-8")
     receipts: list[Any] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():

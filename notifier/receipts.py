@@ -26,9 +26,15 @@ UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f
 
 
 class ReceiptStatus(StrEnum):
-    DELIVERED = "delivered"  # in the recipient's mailbox
-    READ = "read"  # opened (where the mailbox reports it)
+    RECEIVED = "received"  # the platform has it (PKO_PostStatus "Modtaget …", "Afsendt")
+    DELIVERED = "delivered"  # in the recipient's mailbox, or handed to print and post
+    READ = "read"  # UNSOURCED: no public SF1601 source shows a "read" status (issue 12)
     FAILED = "failed"  # could not be delivered; needs another way
+
+
+# A later status never overwrites a further one (statuses may arrive out of order).
+RANK = {ReceiptStatus.RECEIVED: 0, ReceiptStatus.DELIVERED: 1, ReceiptStatus.READ: 2,
+        ReceiptStatus.FAILED: 3}
 
 
 class BusinessReceipt(BaseModel):
@@ -38,6 +44,10 @@ class BusinessReceipt(BaseModel):
     status: ReceiptStatus
     received_at: AwareDatetime = Field(description="When Digital Post registered it")
     reason: str | None = Field(default=None, max_length=300)
+    platform_status: str | None = Field(default=None, max_length=100,
+                                        description="PKO_PostStatus TransaktionsStatusKode")
+    transmission_id: str | None = Field(default=None, max_length=64,
+                                        description="PKO_PostStatus TransmissionId")
 
 
 def parse_receipt(data: Any) -> BusinessReceipt:
@@ -54,13 +64,25 @@ def accept_receipt(store: Store, catalog: Catalog, data: Any, now: datetime) -> 
     letter = store.letter(receipt.message_uuid)
     if letter is None:
         raise InputError.single("message_uuid", "no letter has this messageUUID")
-    if letter.status not in (Status.SENDING, Status.SENT):
+    if letter.status not in (Status.SENDING, Status.SENT, Status.UNCERTAIN):
         raise ConflictError.single("message_uuid",
                                    f"the letter was never handed over (status {letter.status})")
+    if letter.status is Status.UNCERTAIN:
+        # Any status proves the platform has the letter: it was sent, once (issue 12).
+        store.transition(letter, (Status.UNCERTAIN,), Status.SENT, now,
+                         fields={"sent_at": (letter.handed_over or now).isoformat(),
+                                 "receipt": f"sf1601:{receipt.transmission_id or '?'}"},
+                         audit={"why": "its PKO_PostStatus settled an uncertain send"})
+    held = ReceiptStatus(letter.receipt_status) if letter.receipt_status in set(
+        ReceiptStatus) else None
+    if held is not None and RANK[held] > RANK[receipt.status]:
+        return {"letter_id": letter.letter_id, "outcome": "superseded"}
     fields = {"receipt_status": receipt.status.value,
               "receipt_at": receipt.received_at.isoformat()}
     if receipt.reason:
         fields["receipt_reason"] = redact_text(receipt.reason)
+    if receipt.platform_status:
+        fields["receipt_platform_status"] = receipt.platform_status
     recorded = store.record_receipt(letter, fields, now)
     if recorded and receipt.status is ReceiptStatus.FAILED:
         reason = f"Digital Post could not deliver it: {receipt.reason or 'no reason given'}"

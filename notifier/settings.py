@@ -104,6 +104,11 @@ class Settings(BaseSettings):
     token_refresh_seconds: int = Field(
         default=300, ge=0, description="Refresh a token this long before it expires"
     )
+    uncertain_wait_seconds: int = Field(
+        default=24 * 3600, ge=60,
+        description="How long an uncertain letter waits for its PKO_PostStatus before it is "
+                    "resent with the same ids",
+    )
     postforespoerg_cache_seconds: int = Field(
         default=300, ge=0, description="How long a PostForespoerg answer is reused"
     )

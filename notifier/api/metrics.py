@@ -30,6 +30,7 @@ COUNTERS = {
     "sent": "Letters handed to their channel",
     "cancelled": "Letters cancelled before sending",
     "dead": "Letters given up on (the caseworker is alerted)",
+    "uncertain": "Letters whose request may have reached SF1601 without an answer (issue 12)",
 }
 
 

@@ -15,7 +15,8 @@ from notifier.runtime import Runtime
 LABELS: dict[str, dict[str, str]] = {
     "status": {"scheduled": "Planlagt", "queued": "I kø", "sending": "Sendes",
                "sent": "Sendt", "cancelled": "Annulleret",
-               "suppressed": "Ikke sendt (standby)", "dead": "Kunne ikke sendes"},
+               "suppressed": "Ikke sendt (standby)", "dead": "Kunne ikke sendes",
+               "uncertain": "Afsendt? Afventer kvittering"},
     "channel": {"digital_post": "Digital Post", "print": "Fysisk brev", "mail": "E-mail"},
     "recipient": {"citizen": "Borger", "employer": "Arbejdsgiver",
                   "caseworker": "Sagsbehandler"},

@@ -415,3 +415,32 @@ def _is_uuid(value: str) -> bool:
         return str(uuid.UUID(value)) == value
     except ValueError:
         return False
+
+
+BESKEDFORDELER_SAMPLE = SHARED / "beskedfordeler-samples" / "PostStatusBeskedModtag.success.xml"
+
+
+def modtag_besked_input(message_uuid: str, status: str = "Afleveret Digital Post",
+                        fejl: tuple[str, str] | None = None,
+                        at: str = "2026-11-23T09:20:00.000Z") -> bytes:
+    """What the Beskedfordeler pushes: the real sample's envelope with a PKO_PostStatus for
+    ``message_uuid`` (skips the test if the sample is absent)."""
+    if not BESKEDFORDELER_SAMPLE.is_file():
+        import pytest
+
+        pytest.skip("../shared/beskedfordeler-samples not found beside the checkout")
+    details = (f"<FejlDetaljer><FejlKode>{fejl[0]}</FejlKode><FejlTekst>{fejl[1]}</FejlTekst>"
+               f"</FejlDetaljer>" if fejl else "<FejlDetaljer/>")
+    transmission = str(uuid.uuid4())
+    inner = (f'<PKO_PostStatus xmlns="http://serviceplatformen.dk/xml/print/PKO_PostStatus/1/'
+             f'types"><TransmissionId>{transmission}</TransmissionId><MessageUUID>'
+             f"{message_uuid}</MessageUUID><MessageId>{uuid.uuid4()}</MessageId><KanalKode>"
+             f"Digital Post</KanalKode><TransaktionsDatoTid>{at}</TransaktionsDatoTid>"
+             f"<TransaktionsStatusKode>{status}</TransaktionsStatusKode><CorrelationId>"
+             f"{transmission}</CorrelationId>{details}</PKO_PostStatus>")
+    sample = BESKEDFORDELER_SAMPLE.read_text(encoding="utf-8")
+    encoded = base64.b64encode(inner.encode()).decode()
+    replaced = re.sub(r"(<Base64[^>]*>)[^<]+(</Base64>)", lambda m: m[1] + encoded + m[2],
+                      sample)
+    assert replaced != sample
+    return replaced.encode()

@@ -1,4 +1,4 @@
-"""MeMo 1.1 and 1.2 messages: schema-valid, ids and times as Digital Post wants them, no CPR leaks."""
+"""MeMo 1.1 and 1.2 messages: schema-valid, ids and times as Digital Post wants, no CPR leaks."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 from notifier.identifiers import letter_id, looks_like_cpr
 from notifier.memo import (
     NOTIFICATION_MAX as NOTIFICATION_MAXES,
+)
+from notifier.memo import (
     TEXT_MAX,
     MemoAction,
     MemoDocument,

@@ -1,0 +1,138 @@
+"""Receipts from the Beskedfordeler: ``PKO_PostStatus`` inside a ``ModtagBeskedInput``.
+
+SF1601 reports what became of a letter asynchronously. The Beskedfordeler POSTs a
+``ModtagBeskedInput`` (namespace ``urn:oio:sts:1.0.0``) to the municipality's endpoint;
+its ``Haendelsesbesked/Beskeddata/Base64`` holds the base64 ``PKO_PostStatus``
+(``http://serviceplatformen.dk/xml/print/PKO_PostStatus/1/types``: TransmissionId,
+MessageUUID, KanalKode, TransaktionsDatoTid, TransaktionsStatusKode, FejlDetaljer/FejlKode,
+FejlTekst). The answer is a ``ModtagBeskedOutput`` with ``StandardRetur/StatusKode`` 20
+(sources: the real messages in itk-dev/beskedfordeler-drupal ``resources/messages/sf1601``
+and its ``Controller::postStatusBeskedModtag``, which answers 20, or 40 on an error).
+
+A status names our letter by MessageUUID (for print, AfsendelseIdentifikator: we use the
+letter id for both). Each status is recorded once with an audit entry (``receipts``); an
+``uncertain`` letter is settled as sent by any status (the platform has it); ``Fejlet``
+alerts the caseworker. Nothing here logs the message: FejlTekst may quote the letter.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from xml.sax.saxutils import escape
+
+from notifier.errors import InputError
+
+STS_NS = "urn:oio:sts:1.0.0"
+SAGDOK_NS = "urn:oio:sagdok:3.0.0"
+POST_STATUS_NS = "http://serviceplatformen.dk/xml/print/PKO_PostStatus/1/types"
+OK = 20  # StandardRetur StatusKode: received
+REFUSED = 40  # what itk-dev answers when it could not take the message
+
+# TransaktionsStatusKode -> our receipt status. "received": the platform has it, on its way;
+# "delivered": in the mailbox, or handed to print and post; "failed": it will not arrive.
+# Names from the issue's reading of SF1601's documentation and the samples; no public
+# source shows a "read" status.
+STATUSES = {
+    "Modtaget Digital Post": "received",
+    "Afsendt": "received",
+    "Modtaget Fjernprint": "received",
+    "Afleveret Digital Post": "delivered",
+    "Afleveret til print og kuvertering": "delivered",
+    "Modtaget PostDanmark": "delivered",
+    "Fejlet": "failed",
+    "Tilbagekaldt": "failed",
+}
+
+
+@dataclass(frozen=True)
+class PostStatus:
+    message_uuid: str
+    transmission_id: str
+    channel: str  # KanalKode: "Digital Post" or "Fysisk Post"
+    status: str  # TransaktionsStatusKode as the platform wrote it
+    at: str  # TransaktionsDatoTid
+    error_code: str | None = None
+    error_text: str | None = None
+
+    def receipt(self) -> dict[str, Any]:
+        """The receipt for ``receipts.accept_receipt``."""
+        mapped = STATUSES.get(self.status)
+        if mapped is None:
+            raise InputError.single("TransaktionsStatusKode", "unknown status")
+        reason = None
+        if self.error_code or self.error_text:
+            reason = f"{self.error_code or ''}: {self.error_text or ''}".strip(": ")[:300]
+        return {"message_uuid": self.message_uuid, "status": mapped,
+                "received_at": self.at.replace("Z", "+00:00"), "reason": reason,
+                "platform_status": self.status, "transmission_id": self.transmission_id}
+
+
+def parse_modtag_besked(body: bytes) -> PostStatus:
+    """The PKO_PostStatus in a ModtagBeskedInput; InputError naming what is wrong."""
+    root = _xml(body, "ModtagBeskedInput")
+    if root.tag != f"{{{STS_NS}}}ModtagBeskedInput":
+        raise InputError.single("ModtagBeskedInput", "not a ModtagBeskedInput")
+    payload = next((e for e in root.iter() if _local(e.tag) == "Base64"), None)
+    if payload is None or not (payload.text or "").strip():
+        raise InputError.single("Beskeddata.Base64", "missing")
+    try:
+        inner = base64.b64decode("".join((payload.text or "").split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise InputError.single("Beskeddata.Base64", "not base64") from None
+    status = _xml(inner, "PKO_PostStatus")
+    if status.tag != f"{{{POST_STATUS_NS}}}PKO_PostStatus":
+        raise InputError.single("PKO_PostStatus", "the message carries no PKO_PostStatus")
+
+    def text(path: str) -> str | None:
+        value = status.findtext(path, namespaces={"p": POST_STATUS_NS})
+        return value.strip() if value and value.strip() else None
+
+    found = {name: text(f"p:{name}") for name in (
+        "MessageUUID", "TransmissionId", "KanalKode", "TransaktionsStatusKode",
+        "TransaktionsDatoTid")}
+    missing = [name for name, value in found.items() if value is None]
+    if missing:
+        raise InputError.single(f"PKO_PostStatus.{missing[0]}", "missing")
+    return PostStatus(
+        message_uuid=str(found["MessageUUID"]), transmission_id=str(found["TransmissionId"]),
+        channel=str(found["KanalKode"]), status=str(found["TransaktionsStatusKode"]),
+        at=str(found["TransaktionsDatoTid"]),
+        error_code=text("p:FejlDetaljer/p:FejlKode"), error_text=text("p:FejlDetaljer/p:FejlTekst"),
+    )
+
+
+def modtag_besked_output(status_code: int, error: str | None = None) -> bytes:
+    """The answer the Beskedfordeler expects: ModtagBeskedOutput/StandardRetur."""
+    # Not via ET.register_namespace: its registry is global and would re-prefix the MeMo
+    # and Fjernprint XML built elsewhere in the process.
+    text = escape(error or "")
+    return (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+            f'<ns2:ModtagBeskedOutput xmlns="{SAGDOK_NS}" xmlns:ns2="{STS_NS}">'
+            f"<StandardRetur><StatusKode>{int(status_code)}</StatusKode>"
+            f"<FejlbeskedTekst>{text}</FejlbeskedTekst></StandardRetur>"
+            f"</ns2:ModtagBeskedOutput>").encode()
+
+
+def accept_post_status(store: Any, catalog: Any, body: bytes, now: datetime) -> dict[str, Any]:
+    """Record the PKO_PostStatus in ``body``: ``accept_receipt``'s result."""
+    from notifier.receipts import accept_receipt
+
+    return accept_receipt(store, catalog, parse_modtag_besked(body).receipt(), now)
+
+
+def _xml(body: bytes, what: str) -> ET.Element:
+    # ElementTree (expat) never fetches external entities, and expat limits entity
+    # expansion; the body comes from an authenticated caller besides.
+    try:
+        return ET.fromstring(body)  # noqa: S314
+    except ET.ParseError:
+        raise InputError.single(what, "not well-formed XML") from None
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
