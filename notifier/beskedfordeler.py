@@ -136,3 +136,73 @@ def _xml(body: bytes, what: str) -> ET.Element:
 
 def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
+
+
+# --- the mutual-TLS listener (``notifier beskedfordeler``) -------------------------------
+MAX_BODY = 1_000_000
+
+
+def serve_beskedfordeler(settings: Any, runtime: Any, ready: Any = None) -> Any:
+    """A ThreadingHTTPServer on NOTIFIER_BESKEDFORDELER_HOST/_PORT that takes
+    ``POST …/PostStatusBeskedModtag`` over mutual TLS only: the caller must present a
+    certificate from NOTIFIER_BESKEDFORDELER_CLIENT_CA_FILE (and, if set, with
+    NOTIFIER_BESKEDFORDELER_CLIENT_SUBJECT in its subject). The public API's bearer tokens
+    play no part. Returns the server; the caller runs ``serve_forever``."""
+    import ssl
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from notifier.errors import ConfigError
+    from notifier.logging import get_logger
+
+    log = get_logger(__name__)
+    needed = {"NOTIFIER_BESKEDFORDELER_CERT_FILE": settings.beskedfordeler_cert_file,
+              "NOTIFIER_BESKEDFORDELER_KEY_FILE": settings.beskedfordeler_key_file,
+              "NOTIFIER_BESKEDFORDELER_CLIENT_CA_FILE": settings.beskedfordeler_client_ca_file}
+    missing = [name for name, value in needed.items() if not value]
+    if missing:
+        raise ConfigError(f"{', '.join(missing)}: required by the Beskedfordeler listener")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH,
+                                         cafile=settings.beskedfordeler_client_ca_file)
+    context.load_cert_chain(settings.beskedfordeler_cert_file, settings.beskedfordeler_key_file)
+    context.verify_mode = ssl.CERT_REQUIRED
+    wanted = settings.beskedfordeler_client_subject
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if not self.path.rstrip("/").endswith("PostStatusBeskedModtag"):
+                return self._answer(404, b"")
+            if length > MAX_BODY:
+                return self._answer(413, b"")
+            if wanted and wanted not in str(self.connection.getpeercert()):
+                return self._answer(403, modtag_besked_output(REFUSED, "certificate subject"))
+            body = self.rfile.read(length)
+            try:
+                result = accept_post_status(runtime.store, runtime.renderer.catalog, body,
+                                            runtime.clock.now())
+            except InputError as exc:  # ConflictError included
+                log.warning("beskedfordeler.refused", error=str(exc)[:200])
+                return self._answer(200, modtag_besked_output(REFUSED, str(exc)[:200]))
+            log.info("beskedfordeler.recorded", **result)
+            self._answer(200, modtag_besked_output(OK))
+
+        def _answer(self, status: int, payload: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # structlog above; the default would print the peer's address per request
+
+    server = ThreadingHTTPServer((settings.beskedfordeler_host, settings.beskedfordeler_port),
+                                 Handler)
+    server.daemon_threads = True
+    # The handshake runs in the request's thread (on its first read), so a client that
+    # connects and stalls cannot hold up the accepting loop.
+    server.socket = context.wrap_socket(server.socket, server_side=True,
+                                        do_handshake_on_connect=False)
+    return server

@@ -88,6 +88,10 @@ def _parser() -> argparse.ArgumentParser:
                          "ModtagBeskedInput XML document ('-' for stdin)")
     receipt.set_defaults(func=cmd_receipt)
 
+    from notifier.digital_post_cli import register as register_digital_post  # issue 12
+
+    register_digital_post(sub)
+
     from notifier.api.commands import add_commands
 
     add_commands(sub)  # case, event, send, cancel, token: the API's operations from a shell

@@ -109,6 +109,18 @@ class Settings(BaseSettings):
         description="How long an uncertain letter waits for its PKO_PostStatus before it is "
                     "resent with the same ids",
     )
+    beskedfordeler_host: str = Field(default="127.0.0.1", description="Receipt listener host")
+    beskedfordeler_port: int = Field(default=8443, ge=0, le=65535,
+                                     description="Receipt listener port (mutual TLS)")
+    beskedfordeler_cert_file: Path | None = Field(
+        default=None, description="The receipt listener's server certificate (PEM)")
+    beskedfordeler_key_file: Path | None = Field(default=None, description="Its key (PEM)")
+    beskedfordeler_client_ca_file: Path | None = Field(
+        default=None, description="CA bundle the Beskedfordeler's client certificate must "
+                                  "chain to")
+    beskedfordeler_client_subject: str | None = Field(
+        default=None, description="If set, a substring the client certificate's subject "
+                                  "must contain")
     postforespoerg_cache_seconds: int = Field(
         default=300, ge=0, description="How long a PostForespoerg answer is reused"
     )
