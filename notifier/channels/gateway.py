@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import email.utils
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 import httpx
 
@@ -187,6 +189,16 @@ class GatewayTransport:
 
     def close(self) -> None:
         self.gateway.close()  # shared by two transports; closing twice is harmless
+
+
+def certificate_days_left(channels: Mapping[Any, Any], now: datetime) -> int | None:
+    """Days until the function certificate of the channels' SF1601 client expires; None
+    when no channel uses SF1601 (for /healthz and /metrics)."""
+    for channel in channels.values():
+        gateway = getattr(getattr(channel, "transport", None), "gateway", None)
+        if isinstance(gateway, Sf1601Gateway):
+            return gateway.certificate.days_left(now)
+    return None
 
 
 def _retry_after(response: httpx.Response, now: datetime) -> float | None:

@@ -114,3 +114,25 @@ def test_listener_takes_a_status_over_mutual_tls_only(
     refused = httpx.post(url, content=b"<nonsense/>", verify=with_cert)
     assert ET.fromstring(refused.content).findtext(
         f"{SAGDOK}StandardRetur/{SAGDOK}StatusKode") == "40"
+
+
+def test_healthz_and_metrics_show_the_certificate_expiry(gateway: FakeGateway, clean_env: None,
+                                                        tmp_path: Path,
+                                                        clock: SimulatedClock) -> None:
+    """With SF1601 configured, /healthz and /metrics report the function certificate's
+    days to expiry (from the certificate itself: trustme's run for decades)."""
+    import json
+
+    from notifier.api.routes import get_health, get_metrics
+
+    settings = load_settings(outbox_dir=tmp_path / "outbox", digital_post_transport="http",
+                             **gateway.settings())
+    runtime = build_runtime(settings, clock=clock, client=fakeredis.FakeRedis())
+    try:
+        health = json.loads(bytes(get_health(runtime).body))
+        metrics = get_metrics(runtime, None).body.decode()  # type: ignore[arg-type]
+    finally:
+        runtime.close()
+    days = health["gateway_certificate_days_left"]
+    assert days > 365
+    assert f"notifier_gateway_certificate_days_left {float(days)}" in metrics
