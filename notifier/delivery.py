@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -53,6 +54,7 @@ class Deliverer:
         self.channels = channels
         self.clock = clock
         self.settings = settings
+        self.forespoerg = _post_forespoerg(settings, channels)
 
     def deliver(self, letter_id: str) -> Status | None:
         """Deliver one letter; returns the status it ended in (None if unknown id)."""
@@ -78,6 +80,7 @@ class Deliverer:
         if letter.kind == ALERT_KIND and (verdict := self._failure_verdict(letter)) != "stands":
             return self._hold_alert(letter, verdict, now, bound)
         try:
+            letter = self._choose_channel(letter, case, now, bound)
             receipt, deadline, document = self._send(letter, case, now)
         except UncertainError as exc:
             return self._uncertain(letter, str(exc), now, bound)
@@ -130,6 +133,24 @@ class Deliverer:
                     "sent_at": now.isoformat(), "channel": letter.channel.value,
                     **({"pdf_sha256": sha256(pdf)} if pdf else {})}
         return receipt, deadline.isoformat() if deadline else None, document
+
+    def _choose_channel(self, letter: Letter, case: CaseState, now: datetime,
+                        log: Any) -> Letter:
+        """Issue 12: before a citizen's Digital Post letter is rendered, ask SF1601
+        PostForespoerg; one who cannot receive Digital Post gets paper post (its deadlines
+        are computed for the channel it goes by). The case's ``digital_post: false``
+        already chose print in the planner; a ``true`` is checked against the platform."""
+        if (self.forespoerg is None or letter.channel is not ChannelName.DIGITAL_POST
+                or letter.recipient is not Recipient.CITIZEN):
+            return letter
+        cpr = str(case.parties["citizen"].get("cpr", ""))
+        if not cpr or self.forespoerg.can_receive(cpr):
+            return letter
+        changed = replace(letter, channel=ChannelName.PRINT)
+        self.store.set_channel(letter, ChannelName.PRINT, now,
+                               why="PostForespoerg: the citizen cannot receive Digital Post")
+        log.info("letter.channel_changed", channel=ChannelName.PRINT.value)
+        return changed
 
     def _awaits_receipt(self, letter: Letter) -> bool:
         """Letters that go to SF1601, whose PKO_PostStatus can settle an uncertain send."""
@@ -229,6 +250,18 @@ def failure_alert(catalog: Catalog, failed: Letter, reason: str, now: datetime
         params={"failed_kind": failed.kind, "failed_title": catalog[failed.kind].title,
                 "failed_reason": redact_text(reason)[:300]},
     )
+
+
+def _post_forespoerg(settings: Settings, channels: Mapping[ChannelName, Channel]) -> Any:
+    """The PostForespoerg client when Digital Post goes to SF1601 (None otherwise)."""
+    from notifier.channels.gateway import find_gateway
+    from notifier.channels.postforespoerg import PostForespoerg
+
+    gateway = find_gateway(channels)
+    if settings.digital_post_transport != "http" or not settings.postforespoerg_url or \
+            gateway is None:
+        return None
+    return PostForespoerg(settings, gateway)
 
 
 def _address(letter: Letter, case: CaseState) -> dict[str, Any]:

@@ -31,7 +31,7 @@ import redis
 
 from notifier import names
 from notifier.events import Event
-from notifier.models import CaseState, Letter, Status
+from notifier.models import CaseState, ChannelName, Letter, Status
 from notifier.planner import Plan, Planner
 
 P = names.KEY_PREFIX
@@ -308,6 +308,13 @@ class Store:
                   "" if due is None else epoch(due), entry, " ".join(stats), lag, *flat],
         )
         return bool(result == b"ok")
+
+    def set_channel(self, letter: Letter, channel: ChannelName, now: datetime, *,
+                    why: str) -> None:
+        """Record that a letter goes by another channel than planned (issue 12)."""
+        self.redis.hset(LETTER + letter.letter_id, "channel", channel.value)
+        self.add_audit(letter.case_id, now, "channel_changed", letter_id=letter.letter_id,
+                       kind=letter.kind, channel=channel.value, why=why)
 
     def add_audit(self, case_id: str, now: datetime, what: str, **detail: Any) -> None:
         self.redis.rpush(self.audit_key(case_id), _audit(now, what, **detail))

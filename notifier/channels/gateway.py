@@ -191,14 +191,20 @@ class GatewayTransport:
         self.gateway.close()  # shared by two transports; closing twice is harmless
 
 
-def certificate_days_left(channels: Mapping[Any, Any], now: datetime) -> int | None:
-    """Days until the function certificate of the channels' SF1601 client expires; None
-    when no channel uses SF1601 (for /healthz and /metrics)."""
+def find_gateway(channels: Mapping[Any, Any]) -> Sf1601Gateway | None:
+    """The SF1601 client the channels share, if any channel uses it."""
     for channel in channels.values():
         gateway = getattr(getattr(channel, "transport", None), "gateway", None)
         if isinstance(gateway, Sf1601Gateway):
-            return gateway.certificate.days_left(now)
+            return gateway
     return None
+
+
+def certificate_days_left(channels: Mapping[Any, Any], now: datetime) -> int | None:
+    """Days until the function certificate of the channels' SF1601 client expires; None
+    when no channel uses SF1601 (for /healthz and /metrics)."""
+    gateway = find_gateway(channels)
+    return gateway.certificate.days_left(now) if gateway else None
 
 
 def _retry_after(response: httpx.Response, now: datetime) -> float | None:

@@ -136,3 +136,29 @@ def test_healthz_and_metrics_show_the_certificate_expiry(gateway: FakeGateway, c
     days = health["gateway_certificate_days_left"]
     assert days > 365
     assert f"notifier_gateway_certificate_days_left {float(days)}" in metrics
+
+
+def test_citizen_without_digital_post_gets_paper_post(gateway: FakeGateway, clean_env: None,
+                                                     tmp_path: Path,
+                                                     clock: SimulatedClock) -> None:
+    """Before a citizen's Digital Post letter is rendered, PostForespoerg is asked; a
+    citizen the platform says cannot receive Digital Post gets the letter by print (with
+    an audit entry saying why), and Digital Post never sees it. The employer's letters
+    are not asked about."""
+    from notifier.models import ChannelName, Status
+
+    gateway.no_digital_post.add(CITIZEN_CPR)
+    settings = load_settings(outbox_dir=tmp_path / "outbox", digital_post_transport="http",
+                             digital_post_pdf=False, **gateway.settings())
+    runtime = build_runtime(settings, clock=clock, client=fakeredis.FakeRedis())
+    try:
+        runtime.store.apply_event(opening_event(), runtime.planner, clock.now())
+        (form_id,) = deliver_due(runtime)
+        form = runtime.store.letter(form_id)
+        audit = runtime.store.audit(form.case_id) if form else []
+    finally:
+        runtime.close()
+    assert form is not None and (form.status, form.channel) == (Status.SENT, ChannelName.PRINT)
+    assert (tmp_path / "outbox" / "print" / f"{form_id}.pdf").is_file()
+    assert form_id not in gateway.received and gateway.calls["forespoerg"] == 1
+    assert any(e["what"] == "channel_changed" and "PostForespoerg" in e["why"] for e in audit)
