@@ -118,11 +118,13 @@ def modtag_besked_output(status_code: int, error: str | None = None) -> bytes:
             f"</ns2:ModtagBeskedOutput>").encode()
 
 
-def accept_post_status(store: Any, catalog: Any, body: bytes, now: datetime) -> dict[str, Any]:
+def accept_post_status(store: Any, catalog: Any, body: bytes, now: datetime, *,
+                       paper_resend: bool = True) -> dict[str, Any]:
     """Record the PKO_PostStatus in ``body``: ``accept_receipt``'s result."""
     from notifier.receipts import accept_receipt
 
-    return accept_receipt(store, catalog, parse_modtag_besked(body).receipt(), now)
+    return accept_receipt(store, catalog, parse_modtag_besked(body).receipt(), now,
+                          paper_resend=paper_resend)
 
 
 def _xml(body: bytes, what: str) -> ET.Element:
@@ -180,8 +182,9 @@ def serve_beskedfordeler(settings: Any, runtime: Any, ready: Any = None) -> Any:
                 return self._answer(403, modtag_besked_output(REFUSED, "certificate subject"))
             body = self.rfile.read(length)
             try:
-                result = accept_post_status(runtime.store, runtime.renderer.catalog, body,
-                                            runtime.clock.now())
+                result = accept_post_status(
+                    runtime.store, runtime.renderer.catalog, body, runtime.clock.now(),
+                    paper_resend=settings.paper_resend_on_failure)
             except InputError as exc:  # ConflictError included
                 log.warning("beskedfordeler.refused", error=str(exc)[:200])
                 return self._answer(200, modtag_besked_output(REFUSED, str(exc)[:200]))

@@ -241,7 +241,8 @@ def cmd_receipt(settings: Settings, args: argparse.Namespace) -> int:
         parsed = parse_modtag_besked(raw).receipt()
         runtime = build_runtime(settings)
         print(json.dumps(accept_receipt(runtime.store, runtime.renderer.catalog, parsed,
-                                        runtime.clock.now())))
+                                        runtime.clock.now(),
+                                        paper_resend=settings.paper_resend_on_failure)))
         return 0
     text = raw.decode("utf-8")
     receipts: list[Any] = []
@@ -258,7 +259,8 @@ def cmd_receipt(settings: Settings, args: argparse.Namespace) -> int:
     runtime = build_runtime(settings)
     for data in receipts:
         result = accept_receipt(runtime.store, runtime.renderer.catalog, data,
-                                runtime.clock.now())
+                                runtime.clock.now(),
+                                paper_resend=settings.paper_resend_on_failure)
         print(json.dumps(result))
     return 0
 

@@ -9,6 +9,7 @@ who must arrange another way: nothing may fail silently.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -18,8 +19,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from notifier.catalog import Catalog
 from notifier.delivery import failure_alert
 from notifier.errors import ConflictError, FieldError, InputError
+from notifier.identifiers import letter_id as derive_letter_id
 from notifier.logging import redact_text
-from notifier.models import Status
+from notifier.models import ChannelName, Letter, Recipient, Status
 from notifier.store import Store
 
 UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
@@ -58,8 +60,10 @@ def parse_receipt(data: Any) -> BusinessReceipt:
                                      err["msg"]) for err in exc.errors()]) from None
 
 
-def accept_receipt(store: Store, catalog: Catalog, data: Any, now: datetime) -> dict[str, Any]:
-    """Record one receipt; returns ``{"letter_id", "outcome": "recorded"|"duplicate"}``."""
+def accept_receipt(store: Store, catalog: Catalog, data: Any, now: datetime, *,
+                   paper_resend: bool = True) -> dict[str, Any]:
+    """Record one receipt; returns ``{"letter_id", "outcome": "recorded"|"duplicate"|
+    "superseded"}`` (and ``"resent_by_paper"``: the new letter's id, when one was planned)."""
     receipt = parse_receipt(data)
     letter = store.letter(receipt.message_uuid)
     if letter is None:
@@ -84,9 +88,27 @@ def accept_receipt(store: Store, catalog: Catalog, data: Any, now: datetime) -> 
     if receipt.platform_status:
         fields["receipt_platform_status"] = receipt.platform_status
     recorded = store.record_receipt(letter, fields, now)
+    result = {"letter_id": letter.letter_id, "outcome": "recorded" if recorded else "duplicate"}
     if recorded and receipt.status is ReceiptStatus.FAILED:
         reason = f"Digital Post could not deliver it: {receipt.reason or 'no reason given'}"
         alert = failure_alert(catalog, letter, reason, now)
         if alert is not None:
             store.add_letter(alert, now, why="alert_planned")
-    return {"letter_id": letter.letter_id, "outcome": "recorded" if recorded else "duplicate"}
+        resend = paper_copy(letter, now) if paper_resend else None
+        if resend is not None and store.add_letter(
+                resend, now, why="paper_resend", audit={"resends": letter.letter_id}):
+            result["resent_by_paper"] = resend.letter_id
+    return result
+
+
+def paper_copy(failed: Letter, now: datetime) -> Letter | None:
+    """Issue 12: a citizen's Digital Post letter that failed goes again by paper post, as a
+    new letter linked to the first (``cause``); its deadlines are computed when it is sent,
+    from its own send date. The derived id makes a redelivered status plan it once."""
+    if failed.recipient is not Recipient.CITIZEN or failed.channel is not ChannelName.DIGITAL_POST:
+        return None
+    return replace(
+        failed, letter_id=derive_letter_id(failed.case_id, failed.letter_id, "paper_resend"),
+        channel=ChannelName.PRINT, send_at=now, status=Status.SCHEDULED, cause=failed.letter_id,
+        cancelled_by=None, sent_at=None, attempts=0, reason=None, receipt=None,
+        receipt_status=None, receipt_at=None, last_error=None, handed_over=None, resends=0)

@@ -109,6 +109,9 @@ class Settings(BaseSettings):
         description="How long an uncertain letter waits for its PKO_PostStatus before it is "
                     "resent with the same ids",
     )
+    paper_resend_on_failure: bool = Field(
+        default=True, description="A citizen's Digital Post letter whose PKO_PostStatus is "
+                                  "Fejlet is resent by paper post")
     beskedfordeler_host: str = Field(default="127.0.0.1", description="Receipt listener host")
     beskedfordeler_port: int = Field(default=8443, ge=0, le=65535,
                                      description="Receipt listener port (mutual TLS)")

@@ -65,7 +65,8 @@ def post_events(runtime: RuntimeDep, _: System,
 def post_receipt(runtime: RuntimeDep, _: System,
                  body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
     """A Digital Post business receipt for a sent letter (by messageUUID = letter id)."""
-    return accept_receipt(runtime.store, runtime.renderer.catalog, body, runtime.clock.now())
+    return accept_receipt(runtime.store, runtime.renderer.catalog, body, runtime.clock.now(),
+                          paper_resend=runtime.settings.paper_resend_on_failure)
 
 
 @router.get("/cases/{case_id}", tags=["cases"], responses={**PROBLEMS, 404: PROBLEM})

@@ -103,13 +103,37 @@ def test_delivered_status_is_recorded_once(runtime: Runtime, gateway: FakeGatewa
     assert accept_post_status(store, catalog, received, now)["outcome"] == "superseded"
 
 
-def test_fejlet_alerts_the_caseworker(runtime: Runtime) -> None:
+def test_fejlet_alerts_the_caseworker_and_resends_by_paper(runtime: Runtime,
+                                                           gateway: FakeGateway) -> None:
     """'Fejlet' (validation failed after the platform accepted the request) is a failed
-    receipt with the FejlKode, and plans the caseworker's delivery_failed alert."""
+    receipt with the FejlKode; it plans the caseworker's delivery_failed alert and a paper
+    copy of the citizen's letter, linked to the first, sent by print with its own send
+    date; the same status pushed again plans nothing more."""
     form_id = sent_form(runtime)
     body = modtag_besked_input(form_id, "Fejlet", ("memo.invalid", "tag name not allowed"))
-    accept_post_status(runtime.store, runtime.renderer.catalog, body, runtime.clock.now())
+    catalog = runtime.renderer.catalog
+    result = accept_post_status(runtime.store, catalog, body, runtime.clock.now())
     assert letter(runtime, form_id).receipt_status == "failed"
+    paper_id = result["resent_by_paper"]
+    assert accept_post_status(runtime.store, catalog, body, runtime.clock.now()) == {
+        "letter_id": form_id, "outcome": "duplicate"}
+    runtime.clock.advance(timedelta(days=1))  # type: ignore[attr-defined]
+    sent = {letter(runtime, i).kind: letter(runtime, i) for i in deliver_due(runtime)}
+    assert set(sent) == {"delivery_failed", "information_form"}
+    paper = sent["information_form"]
+    assert paper.letter_id == paper_id and paper.cause == form_id
+    assert (paper.channel.value, paper.status) == ("print", Status.SENT)
+    assert paper.sent_at == runtime.clock.now() and form_id in gateway.accepted
+    assert (runtime.settings.outbox_dir / "print" / f"{paper_id}.pdf").is_file()
+
+
+def test_paper_resend_can_be_turned_off(runtime: Runtime) -> None:
+    """With NOTIFIER_PAPER_RESEND_ON_FAILURE=false only the alert is planned."""
+    form_id = sent_form(runtime)
+    body = modtag_besked_input(form_id, "Fejlet", ("memo.invalid", "nej"))
+    result = accept_post_status(runtime.store, runtime.renderer.catalog, body,
+                                runtime.clock.now(), paper_resend=False)
+    assert "resent_by_paper" not in result
     (alert_id,) = deliver_due(runtime)
     assert letter(runtime, alert_id).kind == "delivery_failed"
 
