@@ -8,18 +8,22 @@ from __future__ import annotations
 import base64
 import io
 import subprocess
+import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
+import trustme
 from pypdf import PdfReader
 
+from notifier.beskedfordeler import serve_beskedfordeler
 from notifier.identifiers import looks_like_cpr
-from notifier.models import ChannelName, Letter, Status
+from notifier.models import ChannelName, Letter, Recipient, Status
 from notifier.rules import load_rules
-from notifier.settings import PACKAGE_DIR
+from notifier.runtime import Runtime, build_runtime
+from notifier.settings import PACKAGE_DIR, load_settings
 from tests.integration.conftest import NOTIFIER, notifier_env
 from tests.support.gateway import MEMO_NS, FakeGateway
 from tests.support.schemas import fjernprint_schema, memo_schema
@@ -41,6 +45,31 @@ def gateway() -> Iterator[FakeGateway]:
     fake = FakeGateway().start()
     yield fake
     fake.stop()
+
+
+@pytest.fixture
+def beskedfordeler(redis_url: str, tmp_path: Path, gateway: FakeGateway,
+                   test_ca: trustme.CA, ca_file: Path,
+                   clean_env: None) -> Iterator[tuple[Runtime, str]]:
+    """Our receipt listener (mutual TLS, trusting the platform's CA) on the demo's Redis."""
+    cert = test_ca.issue_cert("localhost", "127.0.0.1")
+    cert.cert_chain_pems[0].write_to_path(str(tmp_path / "listener.crt"))
+    cert.private_key_pem.write_to_path(str(tmp_path / "listener.key"))
+    settings = load_settings(
+        redis_url=redis_url, outbox_dir=tmp_path / "listener-outbox", beskedfordeler_port=0,
+        beskedfordeler_cert_file=tmp_path / "listener.crt",
+        beskedfordeler_key_file=tmp_path / "listener.key",
+        beskedfordeler_client_ca_file=gateway.env()["NOTIFIER_GATEWAY_CA_FILE"])
+    runtime = build_runtime(settings)
+    server = serve_beskedfordeler(settings, runtime)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield runtime, f"https://localhost:{server.server_address[1]}/PostStatusBeskedModtag"
+    finally:
+        server.shutdown()
+        server.server_close()
+        runtime.close()
 
 
 @pytest.fixture(params=["1.2", "1.1"])
@@ -100,6 +129,33 @@ def test_every_kind_reaches_its_channel(demo_letters: list[Letter], gateway: Fak
     assert smtp.by_letter_id() == {x.letter_id: 1 for x in by_channel[ChannelName.MAIL]}
     assert all(item.tls for item in smtp.received)
     assert not any(looks_like_cpr(item.message.as_string()) for item in smtp.received)
+
+
+def test_every_platform_letter_comes_back_delivered_and_fejlet_resends_by_paper(
+    demo_letters: list[Letter], gateway: FakeGateway,
+    beskedfordeler: tuple[Runtime, str], ca_file: Path
+) -> None:
+    """The platform pushes a PKO_PostStatus for every letter it accepted to our receipt
+    listener over mutual TLS; each is answered StatusKode 20 and the letter ends
+    'delivered'. A 'Fejlet' for a citizen's Digital Post letter plans the caseworker's
+    alert and a paper copy linked to it."""
+    runtime, url = beskedfordeler
+    platform = [x for x in demo_letters if x.status is Status.SENT
+                and x.channel in (ChannelName.DIGITAL_POST, ChannelName.PRINT)]
+    for letter in platform:
+        status = ("Afleveret til print og kuvertering" if letter.channel is ChannelName.PRINT
+                  else "Afleveret Digital Post")
+        assert gateway.push_status(url, ca_file, letter.letter_id, status) == "20"
+    stored = {x.letter_id: runtime.store.letter(x.letter_id) for x in platform}
+    assert {x.receipt_status for x in stored.values() if x} == {"delivered"}
+    citizen = next(x for x in platform if x.channel is ChannelName.DIGITAL_POST
+                   and x.recipient is Recipient.CITIZEN)
+    fejl = ("memo.invalid", "tag name not allowed")
+    assert gateway.push_status(url, ca_file, citizen.letter_id, "Fejlet", fejl) == "20"
+    planned = [x for x in runtime.store.case_letters(citizen.case_id).values()
+               if x.cause == citizen.letter_id and x.status is Status.SCHEDULED]
+    assert sorted((x.kind, x.channel.value) for x in planned) == sorted(
+        [("delivery_failed", "mail"), (citizen.kind, "print")])
 
 
 def forsendelse_pdf_and_address(forsendelse: bytes) -> tuple[bytes, dict[str, str]]:

@@ -163,6 +163,21 @@ class FakeGateway:
         with self.lock:
             self.answers.extend(answers)
 
+    def push_status(self, url: str, trust: Path, message_uuid: str,
+                    status: str = "Afleveret Digital Post",
+                    fejl: tuple[str, str] | None = None) -> str | None:
+        """Play the Beskedfordeler: POST a PKO_PostStatus for ``message_uuid`` to ``url``
+        over mutual TLS (a client certificate from this platform's CA; ``trust`` is the CA
+        of the receiving end). Returns the StatusKode answered."""
+        import httpx
+
+        context = ssl.create_default_context(cafile=str(trust))
+        self.ca.issue_cert("beskedfordeler.serviceplatformen.dk").configure_cert(context)
+        answer = httpx.post(url, content=modtag_besked_input(message_uuid, status, fejl),
+                            verify=context, timeout=10)
+        return ET.fromstring(answer.content).findtext(
+            "{urn:oio:sagdok:3.0.0}StandardRetur/{urn:oio:sagdok:3.0.0}StatusKode")
+
     def expire_tokens(self) -> None:
         """Every token issued so far is now expired (as if hours had passed)."""
         with self.lock:
