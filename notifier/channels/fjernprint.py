@@ -4,8 +4,9 @@ Shape from the official schema set ``urn:oio:fjernprint:1.0.0`` (SF1600; the cop
 itk-dev/serviceplatformen, ``ForsendelseI.xsd``), element order as the schema's sequence:
 AfsendelseIdentifikator (our letter id, also the MeMo messageUUID, so a PKO_PostStatus for
 the print names the letter), ForsendelseTypeIdentifikator (from the municipality's print
-agreement, ``NOTIFIER_PRINT_TYPE_ID``), ForsendelseModtager (the CPR number and an explicit
-ModtagerAdresse: name, the address lines, postcode, country), FilformatNavn ``PDF``,
+agreement, ``NOTIFIER_PRINT_TYPE_ID``), ForsendelseModtager (AfsendelseModtager with the
+placeholder CPR number ``0000000000`` and an explicit ModtagerAdresse: name, the address
+lines, postcode, country), FilformatNavn ``PDF``,
 MeddelelseIndholdData (the PDF), DokumentParametre/TitelTekst and PostParametre/
 PostKategoriKode. Built with ElementTree like the MeMo; the tests validate every letter
 against the official schemas (``../shared/sf1600-fjernprint-xsd/_all.xsd``).
@@ -29,6 +30,7 @@ DKCC2005_3 = "http://rep.oio.dk/ebxml/xml/schemas/dkcc/2005/05/19/"
 LINE_MAX = 34  # cpr:CompletePostalLabelTextType: what fits in an envelope window line
 NAME_MAX = 130  # itst:PersonNameType
 CATEGORIES = {"A": "Prioritaire", "B": "Economique"}
+PLACEHOLDER_CPR = "0000000000"  # the schema's pattern allows exactly this non-CPR value
 
 for _prefix, _ns in (("fjernprint", FJERNPRINT), ("dkal", DKAL), ("sd", SAGDOK),
                      ("adir", ADIR), ("itst", ITST), ("dkcc", DKCC2003),
@@ -64,8 +66,11 @@ def forsendelse_i(order: PrintOrder) -> ET.Element:
     _text(root, FJERNPRINT, "ForsendelseTypeIdentifikator", str(order.type_id))
     recipient = _sub(root, FJERNPRINT, "ForsendelseModtager")
     if order.cpr:
+        # With an explicit address the recipient is named by the placeholder 0000000000,
+        # not the CPR number (OS2Forms ForsendelseHelper::createModtager, citing KOMBIT's
+        # "KombiPostAfsend - Feltbeskrivelse" p. 7; not read by us). The MeMo names them.
         _text(_sub(recipient, DKAL, "AfsendelseModtager"), ADIR, "CPRnummerIdentifikator",
-              order.cpr)
+              PLACEHOLDER_CPR)
     _address(_sub(recipient, FJERNPRINT, "ModtagerAdresse"), order)
     _text(root, DKAL, "FilformatNavn", "PDF")
     if not order.pdf:
