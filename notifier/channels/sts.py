@@ -206,7 +206,8 @@ class TokenService:
 
 def _saml_expiry(assertion: str, answer: dict[str, Any]) -> datetime:
     """``Conditions/@NotOnOrAfter`` of the assertion (as itk-dev reads it); else the
-    answer's ``Lifetime.Expires``."""
+    answer's ``Lifetime``, a string ``MM/DD/YYYY HH:MM:SS`` (as haderslev-rpa's
+    q-serviceplatformen reads it; its zone is not stated anywhere, UTC is assumed)."""
     when: str | None = None
     try:
         root = ET.fromstring(base64.b64decode(assertion, validate=True))  # noqa: S314
@@ -216,8 +217,11 @@ def _saml_expiry(assertion: str, answer: dict[str, Any]) -> datetime:
     except (ValueError, ET.ParseError):
         raise TransientError("STS: the assertion is not base64 SAML XML") from None
     lifetime = answer.get("Lifetime")
-    if when is None and isinstance(lifetime, dict):
-        when = lifetime.get("Expires")
+    if when is None and isinstance(lifetime, str):
+        try:
+            return datetime.strptime(lifetime, "%m/%d/%Y %H:%M:%S").replace(tzinfo=UTC)
+        except ValueError:
+            raise TransientError("STS: Lifetime is not MM/DD/YYYY HH:MM:SS") from None
     try:
         expires = datetime.fromisoformat(str(when).replace("Z", "+00:00"))
     except ValueError:

@@ -221,8 +221,8 @@ class FakeGateway:
             f"<saml:AttributeStatement/></saml:Assertion>".encode()).decode()
         with self.lock:
             self.saml[assertion] = Issued(entity, peer, expires)
-        answer = {"RequestedSecurityToken": {"Assertion": assertion},
-                  "Lifetime": {"Expires": not_after}}
+        lifetime = datetime.fromtimestamp(expires, UTC).strftime("%m/%d/%Y %H:%M:%S")
+        answer = {"RequestedSecurityToken": {"Assertion": assertion}, "Lifetime": lifetime}
         return 200, "application/json", json.dumps(answer).encode()
 
     def token(self, peer: bytes, headers: Any, body: bytes) -> tuple[int, str, bytes]:

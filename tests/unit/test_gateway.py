@@ -285,3 +285,15 @@ def test_plain_http_only_to_loopback(clean_env: None) -> None:
     with pytest.raises(ConfigError, match="NOTIFIER_STS_URL"):
         load_settings(sts_url="http://sts.example.dk/issue")
     assert load_settings(gateway_url="https://gateway.example.dk/sf1601").gateway_url
+
+
+def test_saml_expiry_falls_back_to_the_lifetime_string() -> None:
+    """Without Conditions/@NotOnOrAfter in the assertion, the STS answer's Lifetime
+    string (MM/DD/YYYY HH:MM:SS) gives the expiry; an unreadable one is transient."""
+    from notifier.channels.sts import _saml_expiry
+
+    bare = base64.b64encode(b'<a:Assertion xmlns:a="urn:oasis:names:tc:SAML:2.0:assertion"/>')
+    expiry = _saml_expiry(bare.decode(), {"Lifetime": "11/23/2026 17:15:00"})
+    assert expiry.isoformat() == "2026-11-23T17:15:00+00:00"
+    with pytest.raises(TransientError, match="Lifetime"):
+        _saml_expiry(bare.decode(), {"Lifetime": "2026-11-23"})
