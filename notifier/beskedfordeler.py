@@ -182,6 +182,12 @@ def serve_beskedfordeler(settings: Any, runtime: Any, ready: Any = None) -> Any:
                 return self._answer(403, modtag_besked_output(REFUSED, "certificate subject"))
             body = self.rfile.read(length)
             try:
+                status = parse_modtag_besked(body)
+                if runtime.store.letter(status.message_uuid) is None:
+                    # Another of the municipality's systems sent it (the subscription is
+                    # per CVR): acknowledged, so the Beskedfordeler does not redeliver it.
+                    log.info("beskedfordeler.not_ours", status=status.status)
+                    return self._answer(200, modtag_besked_output(OK))
                 result = accept_post_status(
                     runtime.store, runtime.renderer.catalog, body, runtime.clock.now(),
                     paper_resend=settings.paper_resend_on_failure)

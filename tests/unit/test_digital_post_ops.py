@@ -114,6 +114,13 @@ def test_listener_takes_a_status_over_mutual_tls_only(
     refused = httpx.post(url, content=b"<nonsense/>", verify=with_cert)
     assert ET.fromstring(refused.content).findtext(
         f"{SAGDOK}StandardRetur/{SAGDOK}StatusKode") == "40"
+    # A status for a letter another system of the municipality sent: acknowledged (20),
+    # so the Beskedfordeler does not redeliver it, and nothing is recorded.
+    other = httpx.post(url, content=modtag_besked_input("6a1d8b63-9b49-4d2f-8e3c-1b7b4d2a3f22"),
+                       verify=with_cert)
+    assert ET.fromstring(other.content).findtext(
+        f"{SAGDOK}StandardRetur/{SAGDOK}StatusKode") == "20"
+    assert runtime.store.letter("6a1d8b63-9b49-4d2f-8e3c-1b7b4d2a3f22") is None
 
 
 def test_healthz_and_metrics_show_the_certificate_expiry(gateway: FakeGateway, clean_env: None,
