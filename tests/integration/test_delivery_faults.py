@@ -197,3 +197,23 @@ def test_worker_killed_mid_send_is_uncertain_and_its_status_makes_one_letter(
     assert (sent.status, sent.receipt_status) == (Status.SENT, "delivered")
     assert gateway.received[form.letter_id] == 1
     assert gateway.accepted == {form.letter_id: 1}
+
+
+def test_ambiguous_timeout_ends_with_one_letter(runtime: Runtime, worker: dramatiq.Worker,
+                                               gateway: FakeGateway) -> None:
+    """Given the platform takes longer than our timeout but then accepts the letter, the
+    letter is uncertain (not sent, not resent, not cancellable) until its PKO_PostStatus
+    arrives; then it is sent: one letter on the platform, not zero and not two."""
+    gateway.script(["slow"])
+    form = open_case(runtime)
+    pump(runtime)
+    assert letter(runtime, form.letter_id).status is Status.UNCERTAIN
+    wait_for(lambda: gateway.accepted[form.letter_id] == 1, timeout=15)  # the late accept
+    waiting = letter(runtime, form.letter_id)
+    assert waiting.status is Status.UNCERTAIN and waiting.attempts == 1
+    assert waiting.handed_over is not None and waiting.last_error is not None
+    accept_post_status(runtime.store, runtime.renderer.catalog,
+                       modtag_besked_input(form.letter_id), runtime.clock.now())
+    sent = letter(runtime, form.letter_id)
+    assert (sent.status, sent.receipt_status) == (Status.SENT, "delivered")
+    assert gateway.received[form.letter_id] == 1 and gateway.accepted == {form.letter_id: 1}
