@@ -84,12 +84,17 @@ def _parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_letters_check)
 
     receipt = sub.add_parser("receipt", help="record Digital Post business receipts")
-    receipt.add_argument("file", type=Path, help="JSON object per line ('-' for stdin)")
+    receipt.add_argument("file", type=Path, help="JSON object per line, or a Beskedfordeler "
+                         "ModtagBeskedInput XML document ('-' for stdin)")
     receipt.set_defaults(func=cmd_receipt)
 
     migrate = sub.add_parser("migrate", help="bring the data in Redis to this version's layout")
     migrate.add_argument("--dry-run", action="store_true", help="say what would change")
     migrate.set_defaults(func=cmd_migrate)
+
+    from notifier.digital_post_cli import register as register_digital_post  # issue 12
+
+    register_digital_post(sub)
 
     from notifier.api.commands import add_commands
 
@@ -236,9 +241,18 @@ def cmd_receipt(settings: Settings, args: argparse.Namespace) -> int:
     from notifier.runtime import build_runtime
     from notifier.schema import check_at_start
 
-    text = sys.stdin.read() if str(args.file) == "-" else args.file.read_text(encoding="utf-8")
+    raw = sys.stdin.buffer.read() if str(args.file) == "-" else args.file.read_bytes()
     runtime = build_runtime(settings)
     check_at_start(runtime.client)
+    if raw.lstrip().startswith(b"<"):  # issue 12: the Beskedfordeler's PKO_PostStatus
+        from notifier.beskedfordeler import parse_modtag_besked
+
+        parsed = parse_modtag_besked(raw).receipt()
+        print(json.dumps(accept_receipt(runtime.store, runtime.renderer.catalog, parsed,
+                                        runtime.clock.now(),
+                                        paper_resend=settings.paper_resend_on_failure)))
+        return 0
+    text = raw.decode("utf-8")
     receipts: list[Any] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
@@ -252,7 +266,8 @@ def cmd_receipt(settings: Settings, args: argparse.Namespace) -> int:
                 raise exc.located(f"line {number}") from None
     for data in receipts:
         result = accept_receipt(runtime.store, runtime.renderer.catalog, data,
-                                runtime.clock.now())
+                                runtime.clock.now(),
+                                paper_resend=settings.paper_resend_on_failure)
         print(json.dumps(result))
     return 0
 

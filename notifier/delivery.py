@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,7 +18,7 @@ from notifier.catalog import Catalog
 from notifier.channels.base import Channel, Outgoing
 from notifier.clock import Clock
 from notifier.context import letter_context
-from notifier.errors import PermanentError, TransientError
+from notifier.errors import PermanentError, TransientError, UncertainError
 from notifier.identifiers import letter_id as derive_letter_id
 from notifier.logging import get_logger, redact_text
 from notifier.models import CaseState, ChannelName, Letter, Receipt, Recipient, Status
@@ -53,13 +54,18 @@ class Deliverer:
         self.channels = channels
         self.clock = clock
         self.settings = settings
+        self.forespoerg = _post_forespoerg(settings, channels)
 
     def deliver(self, letter_id: str) -> Status | None:
         """Deliver one letter; returns the status it ended in (None if unknown id)."""
         bound = log.bind(letter_id=letter_id)
         now = self.clock.now()
         lease = now + timedelta(seconds=self.settings.lease_seconds)
-        status, attempts = self.store.begin_send(letter_id, lease, self.settings.max_attempts)
+        resend_at = now + timedelta(seconds=self.settings.uncertain_wait_seconds)
+        status, attempts = self.store.begin_send(letter_id, lease, self.settings.max_attempts,
+                                                 resend_at=resend_at)
+        if status is Status.UNCERTAIN and attempts < 0:
+            return self._taken_over_uncertain(letter_id, now, bound)
         # attempts == 0: not taken. A letter another worker is sending right now also
         # reports 'sending' (a duplicate message); only the worker that took it may send.
         if status is not Status.SENDING or attempts == 0:
@@ -74,7 +80,10 @@ class Deliverer:
         if letter.kind == ALERT_KIND and (verdict := self._failure_verdict(letter)) != "stands":
             return self._hold_alert(letter, verdict, now, bound)
         try:
+            letter = self._choose_channel(letter, case, now, bound)
             receipt, deadline, document = self._send(letter, case, now)
+        except UncertainError as exc:
+            return self._uncertain(letter, str(exc), now, bound)
         except TransientError as exc:
             return self._retry(letter, exc, now, bound)
         except PermanentError as exc:
@@ -117,6 +126,8 @@ class Deliverer:
         outgoing = Outgoing(letter, self.catalog[letter.kind], rendered,
                             _address(letter, case), now, pdf,
                             meeting.model_dump() if meeting else None)
+        if self._awaits_receipt(letter):
+            self.store.mark_handed_over(letter.letter_id, now)
         receipt = channel.deliver(outgoing)
         deadline = deadlines.get("deadline")
         # The PDF is rebuilt from this HTML on request; its hash proves it is the same one.
@@ -124,6 +135,50 @@ class Deliverer:
                     "sent_at": now.isoformat(), "channel": letter.channel.value,
                     **({"pdf_sha256": sha256(pdf)} if pdf else {})}
         return receipt, deadline.isoformat() if deadline else None, document
+
+    def _choose_channel(self, letter: Letter, case: CaseState, now: datetime,
+                        log: Any) -> Letter:
+        """Issue 12: before a citizen's Digital Post letter is rendered, ask SF1601
+        PostForespoerg; one who cannot receive Digital Post gets paper post (its deadlines
+        are computed for the channel it goes by). The case's ``digital_post: false``
+        already chose print in the planner; a ``true`` is checked against the platform."""
+        if (self.forespoerg is None or letter.channel is not ChannelName.DIGITAL_POST
+                or letter.recipient is not Recipient.CITIZEN):
+            return letter
+        cpr = str(case.parties["citizen"].get("cpr", ""))
+        if not cpr or self.forespoerg.can_receive(cpr):
+            return letter
+        changed = replace(letter, channel=ChannelName.PRINT)
+        self.store.set_channel(letter, ChannelName.PRINT, now,
+                               why="PostForespoerg: the citizen cannot receive Digital Post")
+        log.info("letter.channel_changed", channel=ChannelName.PRINT.value)
+        return changed
+
+    def _awaits_receipt(self, letter: Letter) -> bool:
+        """Letters that go to SF1601, whose PKO_PostStatus can settle an uncertain send."""
+        transport = {ChannelName.DIGITAL_POST: self.settings.digital_post_transport,
+                     ChannelName.PRINT: self.settings.print_transport}.get(letter.channel)
+        return transport == "http"
+
+    def _uncertain(self, letter: Letter, why: str, now: datetime, log: Any) -> Status:
+        """The request may have reached SF1601: never sent, never cancellable; it waits for
+        its PKO_PostStatus and is resent with the same ids only after the wait (issue 12)."""
+        resend_at = now + timedelta(seconds=self.settings.uncertain_wait_seconds)
+        self.store.transition(letter, (Status.SENDING,), Status.UNCERTAIN, now, due=resend_at,
+                              fields={"last_error": redact_text(why)[:300]},
+                              audit={"why": redact_text(why)[:300],
+                                     "resend_at": resend_at.isoformat()})
+        log.warning("letter.uncertain", why=why, resend_at=resend_at.isoformat())
+        return Status.UNCERTAIN
+
+    def _taken_over_uncertain(self, letter_id: str, now: datetime, log: Any) -> Status:
+        letter = self.store.letter(letter_id)
+        if letter is not None:
+            self.store.add_audit(letter.case_id, now, Status.UNCERTAIN.value,
+                                 letter_id=letter_id, kind=letter.kind,
+                                 why="its worker died after the request left")
+        log.warning("letter.uncertain", why="taken over after the request left")
+        return Status.UNCERTAIN
 
     def _retry(self, letter: Letter, exc: TransientError, now: datetime, log: Any) -> Status:
         error = str(exc)
@@ -197,6 +252,18 @@ def failure_alert(catalog: Catalog, failed: Letter, reason: str, now: datetime
         params={"failed_kind": failed.kind, "failed_title": catalog[failed.kind].title,
                 "failed_reason": redact_text(reason)[:300]},
     )
+
+
+def _post_forespoerg(settings: Settings, channels: Mapping[ChannelName, Channel]) -> Any:
+    """The PostForespoerg client when Digital Post goes to SF1601 (None otherwise)."""
+    from notifier.channels.gateway import find_gateway
+    from notifier.channels.postforespoerg import PostForespoerg
+
+    gateway = find_gateway(channels)
+    if settings.digital_post_transport != "http" or not settings.postforespoerg_url or \
+            gateway is None:
+        return None
+    return PostForespoerg(settings, gateway)
 
 
 def _address(letter: Letter, case: CaseState) -> dict[str, Any]:

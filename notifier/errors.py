@@ -66,6 +66,12 @@ class TransientError(DeliveryError):
         self.retry_after = retry_after
 
 
+class UncertainError(TransientError):
+    """The request may have reached the peer (timeout or dropped connection after it left,
+    an unreadable answer): the letter must not count as sent, and a retry must reuse the
+    same ids (issue 12)."""
+
+
 class PermanentError(DeliveryError):
     """Retrying cannot help: validation refused, bad address, policy forbids the channel."""
 

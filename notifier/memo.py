@@ -1,7 +1,12 @@
-"""MeMo 1.1 XML for Digital Post: one letter as a ``memo:Message`` (header, parties, documents).
+"""MeMo XML for Digital Post: one letter as a ``memo:Message`` (header, parties, documents).
 
-``build_memo`` checks everything the MeMo 1.1 schema (``https://DigitalPost.dk/MeMo-1``)
-restricts for the parts we use, so a message that builds is schema-valid; what it cannot
+MeMo 1.2 by default (what current SF1601 clients send), 1.1 selectable. Both share the
+namespace ``https://DigitalPost.dk/MeMo-1`` and, for the parts we use, the element order;
+they differ in the root attributes (1.1 requires ``memoSchVersion``, 1.2 has none) and in
+the notification's length (150 in 1.1, 160 in 1.2).
+
+``build_memo`` checks everything the MeMo schema restricts for the parts we use, so a
+message that builds is schema-valid; what it cannot
 carry raises ``ValueError``. Error messages name the field, never its value: the value may
 be a CPR number or a name.
 
@@ -23,12 +28,13 @@ from notifier.identifiers import cpr_problem, cvr_problem, looks_like_cpr
 from notifier.plaintext import control_problem
 
 NS = "https://DigitalPost.dk/MeMo-1"
-MEMO_VERSION = "1.1"
-MEMO_SCH_VERSION = "1.1.0"  # both attributes are required on Message
+MEMO_VERSIONS = ("1.1", "1.2")
+MEMO_VERSION = "1.2"  # the default
+MEMO_SCH_VERSION = "1.1.0"  # required on a 1.1 Message; 1.2 has no such attribute
 MESSAGE_TYPE = "DIGITALPOST"
 CASE_SYSTEM = "notifier"
 TEXT_MAX = 256  # dt:memoTextType
-NOTIFICATION_MAX = 150  # dt:memoNotificationType
+NOTIFICATION_MAX = {"1.1": 150, "1.2": 160}  # dt:memoNotificationType
 URI_MAX = 256  # dt:memoUriType
 MEDIA_TYPES = frozenset({"application/pdf", "text/html", "text/plain"})
 
@@ -90,16 +96,20 @@ class MemoMessage:
     contact_point: tuple[str, str] | None = None  # (contactPointID, label) on Sender
     actions: tuple[MemoAction, ...] = ()
     reply_by: datetime | None = None
+    memo_version: str = MEMO_VERSION  # "1.2" or "1.1"
 
 
 def build_memo(message: MemoMessage) -> bytes:
-    """UTF-8 XML bytes with XML declaration, root <memo:Message memoVersion="1.1" ...>.
+    """UTF-8 XML bytes with XML declaration, root <memo:Message memoVersion="1.2">.
 
     Raises ValueError, naming the field, for anything the schema or the CPR rule refuses.
     """
-    root = ET.Element(
-        _tag("Message"), {"memoVersion": MEMO_VERSION, "memoSchVersion": MEMO_SCH_VERSION}
-    )
+    if message.memo_version not in MEMO_VERSIONS:
+        raise ValueError(f"memo_version: must be one of {', '.join(MEMO_VERSIONS)}")
+    attributes = {"memoVersion": message.memo_version}
+    if message.memo_version == "1.1":
+        attributes["memoSchVersion"] = MEMO_SCH_VERSION
+    root = ET.Element(_tag("Message"), attributes)
     _header(root, message)
     _body(root, message)
     xml: bytes = ET.tostring(root, encoding="UTF-8", xml_declaration=True)  # typeshed: Any
@@ -112,7 +122,8 @@ def _header(root: ET.Element, m: MemoMessage) -> None:
     _el(header, "messageUUID", _message_uuid(m.message_uuid))
     _put(header, "label", m.label, "label")
     if m.notification is not None:
-        _put(header, "notification", m.notification, "notification", NOTIFICATION_MAX)
+        _put(header, "notification", m.notification, "notification",
+             NOTIFICATION_MAX[m.memo_version])
     if m.reply_by is not None:
         reply_by = _utc(m.reply_by, "reply_by")
         # Both strings have the same fixed-width UTC form, so they order like the instants.

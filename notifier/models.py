@@ -32,6 +32,10 @@ class Status(StrEnum):
     SUPPRESSED = "suppressed"  # planned while the case was on standby; never sent
     HELD = "held"  # a stop decision waiting for a caseworker to release or cancel it
     DEAD = "dead"  # gave up; ``reason`` says why, and the caseworker was alerted
+    # Issue 12: the request may have reached SF1601 (no answer, or its worker died after
+    # the request left). Never cancellable; resolved by its PKO_PostStatus, or resent with
+    # the same ids after NOTIFIER_UNCERTAIN_WAIT_SECONDS without one.
+    UNCERTAIN = "uncertain"
 
     @property
     def pending(self) -> bool:
@@ -67,6 +71,8 @@ class Letter:
     receipt_at: datetime | None = None
     last_error: str | None = None  # the latest transient failure, while retrying
     released_by: str | None = None  # who released it, if it was held (issue 11)
+    handed_over: datetime | None = None  # when a request for it last left for SF1601
+    resends: int = 0  # times it was resent after waiting out an uncertain outcome
 
     def with_status(self, status: Status, **changes: Any) -> Letter:
         return replace(self, status=status, **changes)
@@ -78,7 +84,8 @@ class Letter:
         del raw["letter_id"]
         out: dict[str, str] = {}
         for key, value in raw.items():
-            if value is None or value == "" or value == {} or (key == "attempts" and not value):
+            if value is None or value == "" or value == {} or (
+                    key in ("attempts", "resends") and not value):
                 continue
             if key == "params":
                 out[key] = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
@@ -113,6 +120,8 @@ class Letter:
             receipt_at=_instant(raw.get("receipt_at")),
             last_error=raw.get("last_error"),
             released_by=raw.get("released_by"),
+            handed_over=_instant(raw.get("handed_over")),
+            resends=int(raw.get("resends", "0")),
         )
 
 

@@ -9,6 +9,7 @@ who must arrange another way: nothing may fail silently.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -20,17 +21,24 @@ from notifier.catalog import Catalog
 from notifier.delivery import failure_alert
 from notifier.errors import ConflictError, InputError
 from notifier.events import AwareDateTime, field_errors
+from notifier.identifiers import letter_id as derive_letter_id
 from notifier.logging import redact_text
-from notifier.models import ChannelName, Status
+from notifier.models import ChannelName, Letter, Recipient, Status
 from notifier.store import Store
 
 UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
 
 
 class ReceiptStatus(StrEnum):
-    DELIVERED = "delivered"  # in the recipient's mailbox
-    READ = "read"  # opened (where the mailbox reports it)
+    RECEIVED = "received"  # the platform has it (PKO_PostStatus "Modtaget …", "Afsendt")
+    DELIVERED = "delivered"  # in the recipient's mailbox, or handed to print and post
+    READ = "read"  # UNSOURCED: no public SF1601 source shows a "read" status (issue 12)
     FAILED = "failed"  # could not be delivered; needs another way
+
+
+# A later status never overwrites a further one (statuses may arrive out of order).
+RANK = {ReceiptStatus.RECEIVED: 0, ReceiptStatus.DELIVERED: 1, ReceiptStatus.READ: 2,
+        ReceiptStatus.FAILED: 3}
 
 
 class BusinessReceipt(BaseModel):
@@ -40,6 +48,10 @@ class BusinessReceipt(BaseModel):
     status: ReceiptStatus
     received_at: AwareDateTime = Field(description="When Digital Post registered it")
     reason: str | None = Field(default=None, max_length=300)
+    platform_status: str | None = Field(default=None, max_length=100,
+                                        description="PKO_PostStatus TransaktionsStatusKode")
+    transmission_id: str | None = Field(default=None, max_length=64,
+                                        description="PKO_PostStatus TransmissionId")
 
 
 # Business receipts exist for what went through Digital Post (digitally or as paper).
@@ -59,8 +71,10 @@ def parse_receipt(data: Any, now: datetime) -> BusinessReceipt:
     return receipt
 
 
-def accept_receipt(store: Store, catalog: Catalog, data: Any, now: datetime) -> dict[str, Any]:
-    """Record one receipt; returns ``{"letter_id", "outcome": "recorded"|"duplicate"}``."""
+def accept_receipt(store: Store, catalog: Catalog, data: Any, now: datetime, *,
+                   paper_resend: bool = True) -> dict[str, Any]:
+    """Record one receipt; returns ``{"letter_id", "outcome": "recorded"|"duplicate"|
+    "superseded"}`` (and ``"resent_by_paper"``: the new letter's id, when one was planned)."""
     receipt = parse_receipt(data, now)
     letter = store.letter(receipt.message_uuid)
     if letter is None:
@@ -68,19 +82,49 @@ def accept_receipt(store: Store, catalog: Catalog, data: Any, now: datetime) -> 
     if letter.channel not in RECEIPTED:
         raise ConflictError.single("message_uuid", f"the letter went by {letter.channel}; "
                                    "only Digital Post and print letters get receipts")
-    if letter.status not in (Status.SENDING, Status.SENT):
+    if letter.status not in (Status.SENDING, Status.SENT, Status.UNCERTAIN):
         raise ConflictError.single("message_uuid",
                                    f"the letter was never handed over (status {letter.status})")
+    if letter.status is Status.UNCERTAIN:
+        # Any status proves the platform has the letter: it was sent, once (issue 12).
+        store.transition(letter, (Status.UNCERTAIN,), Status.SENT, now,
+                         fields={"sent_at": (letter.handed_over or now).isoformat(),
+                                 "receipt": f"sf1601:{receipt.transmission_id or '?'}"},
+                         audit={"why": "its PKO_PostStatus settled an uncertain send"})
+    held = ReceiptStatus(letter.receipt_status) if letter.receipt_status in set(
+        ReceiptStatus) else None
+    if held is not None and RANK[held] > RANK[receipt.status]:
+        return {"letter_id": letter.letter_id, "outcome": "superseded"}
     fields = {"receipt_status": receipt.status.value,
               "receipt_at": receipt.received_at.isoformat()}
     # Digital Post's words, not ours: masked rather than refused, so the receipt is kept.
     reason = redact_text(receipt.reason) if receipt.reason else None
     if reason:
         fields["receipt_reason"] = reason
+    if receipt.platform_status:
+        fields["receipt_platform_status"] = receipt.platform_status
     recorded = store.record_receipt(letter, fields, now)
+    result = {"letter_id": letter.letter_id, "outcome": "recorded" if recorded else "duplicate"}
     if recorded and receipt.status is ReceiptStatus.FAILED:
         reason = f"Digital Post could not deliver it: {reason or 'no reason given'}"
         alert = failure_alert(catalog, letter, reason, now)
         if alert is not None:
             store.add_letter(alert, now, why="alert_planned")
-    return {"letter_id": letter.letter_id, "outcome": "recorded" if recorded else "duplicate"}
+        resend = paper_copy(letter, now) if paper_resend else None
+        if resend is not None and store.add_letter(
+                resend, now, why="paper_resend", audit={"resends": letter.letter_id}):
+            result["resent_by_paper"] = resend.letter_id
+    return result
+
+
+def paper_copy(failed: Letter, now: datetime) -> Letter | None:
+    """Issue 12: a citizen's Digital Post letter that failed goes again by paper post, as a
+    new letter linked to the first (``cause``); its deadlines are computed when it is sent,
+    from its own send date. The derived id makes a redelivered status plan it once."""
+    if failed.recipient is not Recipient.CITIZEN or failed.channel is not ChannelName.DIGITAL_POST:
+        return None
+    return replace(
+        failed, letter_id=derive_letter_id(failed.case_id, failed.letter_id, "paper_resend"),
+        channel=ChannelName.PRINT, send_at=now, status=Status.SCHEDULED, cause=failed.letter_id,
+        cancelled_by=None, sent_at=None, attempts=0, reason=None, receipt=None,
+        receipt_status=None, receipt_at=None, last_error=None, handed_over=None, resends=0)

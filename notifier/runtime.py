@@ -65,14 +65,15 @@ def build_channels(settings: Settings, clock: Clock) -> dict[ChannelName, Channe
     """The channels the settings choose: files in the outbox by default, or the SF1601
     gateway (Digital Post, print) and an SMTP server (mail)."""
     outbox = Path(settings.outbox_dir)
-    gateway = Sf1601Gateway(settings, clock) if settings.gateway_url else None
+    uses_gateway = "http" in (settings.digital_post_transport, settings.print_transport)
+    gateway = Sf1601Gateway(settings, clock) if uses_gateway else None
     memo: MemoTransport = FileTransport(outbox)
     printing: PrintTransport = PrintJobFolder(outbox)
     mail: MailTransport = MailFolder(outbox)
     if settings.digital_post_transport == "http" and gateway:
         memo = GatewayTransport(gateway, KombiChoice.DIGITAL)
     if settings.print_transport == "http" and gateway:
-        printing = GatewayPrint(settings, GatewayTransport(gateway, KombiChoice.PHYSICAL))
+        printing = GatewayPrint(settings, gateway)
     if settings.mail_transport == "smtp":
         mail = SmtpTransport(settings)
     return {

@@ -75,6 +75,59 @@ class Settings(BaseSettings):
     gateway_ca_file: Path | None = Field(default=None, description="CA bundle for the gateway")
     gateway_timeout: float = Field(default=30.0, gt=0, description="Seconds per gateway call")
 
+    # Issue 12: Serviceplatformen SF1601 as the real one speaks it (STS tokens, kombi,
+    # Fjernprint, MeMo 1.2, PostForespoerg). See docs/digital-post.md.
+    postforespoerg_url: str | None = Field(
+        default=None, description="SF1601 PostForespoerg_1 base URL (https)"
+    )
+    sts_url: str | None = Field(
+        default=None, description="STS REST issue endpoint (…/runtime/api/rest/wstrust/v1/issue)"
+    )
+    token_url: str | None = Field(
+        default=None, description="AccessTokenService_1/token endpoint (https)"
+    )
+    gateway_p12_file: Path | None = Field(
+        default=None, description="OCES3 function certificate as PKCS#12 (instead of PEM files)"
+    )
+    gateway_p12_password: SecretStr | None = Field(default=None, description="PKCS#12 password")
+    memo_version: Literal["1.2", "1.1"] = Field(default="1.2", description="MeMo version sent")
+    print_type_id: int | None = Field(
+        default=None, ge=1,
+        description="ForsendelseTypeIdentifikator from the municipality's print agreement",
+    )
+    print_category: Literal["A", "B"] = Field(
+        default="B", description="Fjernprint PostKategoriKode: A = Prioritaire, B = Economique"
+    )
+    authority_cvr: str | None = Field(
+        default=None, description="AnvenderKontekst.Cvr for the STS; defaults to SENDER_CVR"
+    )
+    token_refresh_seconds: int = Field(
+        default=300, ge=0, description="Refresh a token this long before it expires"
+    )
+    uncertain_wait_seconds: int = Field(
+        default=24 * 3600, ge=60,
+        description="How long an uncertain letter waits for its PKO_PostStatus before it is "
+                    "resent with the same ids",
+    )
+    paper_resend_on_failure: bool = Field(
+        default=True, description="A citizen's Digital Post letter whose PKO_PostStatus is "
+                                  "Fejlet is resent by paper post")
+    beskedfordeler_host: str = Field(default="127.0.0.1", description="Receipt listener host")
+    beskedfordeler_port: int = Field(default=8443, ge=0, le=65535,
+                                     description="Receipt listener port (mutual TLS)")
+    beskedfordeler_cert_file: Path | None = Field(
+        default=None, description="The receipt listener's server certificate (PEM)")
+    beskedfordeler_key_file: Path | None = Field(default=None, description="Its key (PEM)")
+    beskedfordeler_client_ca_file: Path | None = Field(
+        default=None, description="CA bundle the Beskedfordeler's client certificate must "
+                                  "chain to")
+    beskedfordeler_client_subject: str | None = Field(
+        default=None, description="If set, a substring the client certificate's subject "
+                                  "must contain")
+    postforespoerg_cache_seconds: int = Field(
+        default=300, ge=0, description="How long a PostForespoerg answer is reused"
+    )
+
     mail_transport: Literal["file", "smtp"] = Field(
         default="file", description="file: .eml files in the outbox; smtp: send"
     )
@@ -171,7 +224,7 @@ class Settings(BaseSettings):
             raise ValueError(problem)
         return value
 
-    @field_validator("gateway_url")
+    @field_validator("gateway_url", "postforespoerg_url", "sts_url", "token_url")
     @classmethod
     def _gateway_scheme(cls, value: str | None) -> str | None:
         if value is None:
@@ -190,7 +243,26 @@ class Settings(BaseSettings):
             raise ValueError("NOTIFIER_GATEWAY_URL is required when a transport is 'http'")
         if bool(self.gateway_cert_file) != bool(self.gateway_key_file):
             raise ValueError("NOTIFIER_GATEWAY_CERT_FILE and _KEY_FILE go together")
+        self._serviceplatformen_configured(uses_gateway)
         return self
+
+    def _serviceplatformen_configured(self, uses_gateway: bool) -> None:
+        """Issue 12: the real platform needs every part of the token flow and a certificate."""
+        if self.gateway_p12_file and self.gateway_cert_file:
+            raise ValueError("NOTIFIER_GATEWAY_P12_FILE or NOTIFIER_GATEWAY_CERT_FILE, not both")
+        if not uses_gateway:
+            return
+        missing = [name for name, value in (
+            ("NOTIFIER_STS_URL", self.sts_url), ("NOTIFIER_TOKEN_URL", self.token_url),
+            ("NOTIFIER_GATEWAY_CERT_FILE (or NOTIFIER_GATEWAY_P12_FILE)",
+             self.gateway_cert_file or self.gateway_p12_file),
+        ) if not value]
+        if self.digital_post_transport == "http" and not self.postforespoerg_url:
+            missing.append("NOTIFIER_POSTFORESPOERG_URL")
+        if self.print_transport == "http" and self.print_type_id is None:
+            missing.append("NOTIFIER_PRINT_TYPE_ID")
+        if missing:
+            raise ValueError(f"{', '.join(missing)}: required when a transport is 'http'")
 
     @property
     def zone(self) -> ZoneInfo:

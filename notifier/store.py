@@ -32,7 +32,7 @@ import redis
 from notifier import names
 from notifier.errors import ConflictError
 from notifier.events import Event
-from notifier.models import CaseState, Letter, Status
+from notifier.models import CaseState, ChannelName, Letter, Status
 from notifier.planner import Plan, Planner
 
 P = names.KEY_PREFIX
@@ -46,7 +46,7 @@ STATS = P + "stats"
 QUEUE_MESSAGES = f"{names.DRAMATIQ_NAMESPACE}:{names.QUEUE_LETTERS}.msgs"
 # Upper bounds (seconds) of the due-lag histogram: from planned send time to sent.
 LAG_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 86400.0)
-COUNTED = (Status.SENT, Status.CANCELLED, Status.DEAD)
+COUNTED = (Status.SENT, Status.CANCELLED, Status.DEAD, Status.UNCERTAIN)
 MAX_APPLY_RETRIES = 50
 
 
@@ -321,13 +321,16 @@ class Store:
         return datetime.fromisoformat(raw.decode()) if raw else None
 
     # --- delivering ---------------------------------------------------------------------
-    def begin_send(self, letter_id: str, lease_until: datetime, max_attempts: int
-                   ) -> tuple[Status | None, int]:
+    def begin_send(self, letter_id: str, lease_until: datetime, max_attempts: int, *,
+                   resend_at: datetime | None = None) -> tuple[Status | None, int]:
         """(status, attempts): taken if ``sending`` with attempts > 0; attempts 0 means the
         letter was not taken and ``status`` is what it is (possibly another worker's
-        ``sending``)."""
-        status, attempts = self._begin(keys=[LETTER + letter_id, INFLIGHT, STATS],
-                                       args=[letter_id, epoch(lease_until), max_attempts])
+        ``sending``). ``('uncertain', -1)``: this call found a taken-over letter whose
+        request may have left, and made it wait for its receipt until ``resend_at``."""
+        resend_at = resend_at or lease_until
+        status, attempts = self._begin(
+            keys=[LETTER + letter_id, INFLIGHT, STATS, DUE],
+            args=[letter_id, epoch(lease_until), max_attempts, epoch(resend_at)])
         text = status.decode()
         return (None if text == "missing" else Status(text)), int(attempts)
 
@@ -354,6 +357,21 @@ class Store:
                   "" if due is None else epoch(due), entry, " ".join(stats), lag, *flat],
         )
         return bool(result == b"ok")
+
+    def set_channel(self, letter: Letter, channel: ChannelName, now: datetime, *,
+                    why: str) -> None:
+        """Record that a letter goes by another channel than planned (issue 12)."""
+        self.redis.hset(LETTER + letter.letter_id, "channel", channel.value)
+        self.add_audit(letter.case_id, now, "channel_changed", letter_id=letter.letter_id,
+                       kind=letter.kind, channel=channel.value, why=why)
+
+    def add_audit(self, case_id: str, now: datetime, what: str, **detail: Any) -> None:
+        self.redis.rpush(self.audit_key(case_id), _audit(now, what, **detail))
+
+    def mark_handed_over(self, letter_id: str, now: datetime) -> None:
+        """Written just before a request for the letter leaves for SF1601 (issue 12): if its
+        worker then dies, the letter may be on the platform and must not be resent at once."""
+        self.redis.hset(LETTER + letter_id, "handed_over", now.isoformat())
 
     def save_document(self, letter_id: str, document: Mapping[str, str]) -> None:
         self.redis.hset(f"{P}doc:{letter_id}", mapping=dict(document))

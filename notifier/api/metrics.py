@@ -30,13 +30,15 @@ COUNTERS = {
     "sent": "Letters handed to their channel",
     "cancelled": "Letters cancelled before sending",
     "dead": "Letters given up on (the caseworker is alerted)",
+    "uncertain": "Letters whose request may have reached SF1601 without an answer (issue 12)",
 }
 
 
 class StoreCollector:
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(self, store: Store, clock: Clock, certificate_days: int | None = None) -> None:
         self.store = store
         self.clock = clock
+        self.certificate_days = certificate_days
 
     def collect(self) -> Iterator[Metric]:
         stats = self.store.stats()
@@ -61,6 +63,10 @@ class StoreCollector:
         if age is not None:
             values["notifier_dispatcher_heartbeat_age_seconds"] = (
                 "Seconds since a dispatcher last ticked", age)
+        if self.certificate_days is not None:
+            values["notifier_gateway_certificate_days_left"] = (
+                "Days until the SF1601 function certificate expires (alert below 30)",
+                self.certificate_days)
         for name, (doc, value) in values.items():
             yield GaugeMetricFamily(name, doc, value=value)
 
@@ -90,9 +96,9 @@ def _lag_histogram(stats: dict[str, float]) -> Metric:
         buckets=buckets, sum_value=stats.get("lag_sum", 0.0))
 
 
-def render_metrics(store: Store, clock: Clock) -> bytes:
+def render_metrics(store: Store, clock: Clock, certificate_days: int | None = None) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(store, clock))
+    registry.register(StoreCollector(store, clock, certificate_days))
     return generate_latest(registry)
 
 

@@ -15,6 +15,7 @@ from notifier.api.cases import case_view
 from notifier.api.letters import cancel_letter, find_letter, letter_view
 from notifier.api.letters import sent_document as stored_document
 from notifier.api.metrics import CONTENT_TYPE, health, render_metrics
+from notifier.channels.gateway import certificate_days_left
 from notifier.events import DATA_MODELS
 from notifier.pdf import MEDIA_TYPE as PDF
 from notifier.receipts import accept_receipt
@@ -64,7 +65,8 @@ def post_events(runtime: RuntimeDep, _: System,
 def post_receipt(runtime: RuntimeDep, _: System,
                  body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
     """A Digital Post business receipt for a sent letter (by messageUUID = letter id)."""
-    return accept_receipt(runtime.store, runtime.renderer.catalog, body, runtime.clock.now())
+    return accept_receipt(runtime.store, runtime.renderer.catalog, body, runtime.clock.now(),
+                          paper_resend=runtime.settings.paper_resend_on_failure)
 
 
 @router.get("/cases/{case_id}", tags=["cases"], responses={**PROBLEMS, 404: PROBLEM})
@@ -148,6 +150,9 @@ def post_release(runtime: RuntimeDep, who: Caseworker, letter_id: str,
 def get_health(runtime: RuntimeDep) -> JSONResponse:
     """Redis reachable, dispatcher heartbeat age, queue depth. No token needed."""
     status, body = health(runtime.store, runtime.clock, runtime.settings)
+    days = certificate_days_left(runtime.channels, runtime.clock.now())  # issue 12
+    if days is not None:
+        body["gateway_certificate_days_left"] = days
     return JSONResponse(body, status_code=status)
 
 
@@ -155,4 +160,6 @@ def get_health(runtime: RuntimeDep) -> JSONResponse:
             responses={200: {"content": {"text/plain": {}}}})
 def get_metrics(runtime: RuntimeDep, _: Anyone) -> Response:
     """Prometheus text format, from counters shared by every process."""
-    return Response(render_metrics(runtime.store, runtime.clock), media_type=CONTENT_TYPE)
+    days = certificate_days_left(runtime.channels, runtime.clock.now())  # issue 12
+    return Response(render_metrics(runtime.store, runtime.clock, days),
+                    media_type=CONTENT_TYPE)

@@ -1,4 +1,4 @@
-"""Digital Post (e-Boks / mit.dk): a MeMo 1.1 message per letter, through a transport.
+"""Digital Post (e-Boks / mit.dk): a MeMo message (1.2, or 1.1) per letter, through a transport.
 
 The letter id is the MeMo messageUUID on every attempt, so a retry after an ambiguous
 failure is recognisable as the same message by Digital Post.
@@ -108,6 +108,7 @@ def memo_message(settings: Settings, content: MemoContent, recipient: MemoParty)
         notification=content.kind.notification,
         case_id=content.case_id,
         actions=actions,
+        memo_version=settings.memo_version,
     )
 
 

@@ -2,8 +2,8 @@
 
 Transports: ``file`` writes ``<outbox>/print/<letter id>.pdf`` and a ``.json`` job with
 the window-envelope address (for a print shop's hot folder); ``http`` sends the MeMo
-message with the PDF to the SF1601 gateway with KombiValgKode "Fysisk Post", where
-remote print (Fjernprint) takes the address from the CPR register.
+message and a Fjernprint ``ForsendelseI`` (the PDF, an explicit recipient address, the
+print agreement's type id) to SF1601 with KombiValgKode "Fysisk Post".
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ from typing import Any, Protocol
 
 from notifier.channels.base import Outgoing, write_atomically
 from notifier.channels.digital_post import (
-    MemoTransport,
     content_of,
     memo_bytes,
     memo_message,
     memo_recipient,
 )
-from notifier.errors import PermanentError
+from notifier.channels.fjernprint import forsendelse_i, print_order
+from notifier.channels.gateway import KombiChoice, Sf1601Gateway
+from notifier.errors import ConfigError, PermanentError
 from notifier.models import ChannelName, Receipt
 from notifier.settings import Settings
 
@@ -70,15 +71,25 @@ class PrintJobFolder:
 
 
 class GatewayPrint:
-    """``http`` transport: the MeMo message with the PDF, as "Fysisk Post"."""
+    """``http`` transport: the MeMo message and a ForsendelseI, as "Fysisk Post"."""
 
-    def __init__(self, settings: Settings, gateway: MemoTransport) -> None:
+    def __init__(self, settings: Settings, gateway: Sf1601Gateway) -> None:
+        if settings.print_type_id is None:
+            raise ConfigError("NOTIFIER_PRINT_TYPE_ID: required by the http print transport")
         self.settings = settings
+        self.type_id = settings.print_type_id
         self.gateway = gateway
 
     def send(self, outgoing: Outgoing, pdf: bytes) -> str:
+        letter_id = outgoing.letter.letter_id
         message = memo_message(self.settings, content_of(outgoing), memo_recipient(outgoing))
-        return self.gateway.send(outgoing.letter.letter_id, memo_bytes(message))
+        try:
+            order = forsendelse_i(print_order(
+                letter_id, self.type_id, self.settings.print_category, outgoing.address,
+                postal_address(outgoing), outgoing.kind.title, pdf))
+        except ValueError as exc:
+            raise PermanentError(f"Fjernprint: {exc}") from None
+        return self.gateway.send(letter_id, KombiChoice.PHYSICAL, memo_bytes(message), order)
 
     def close(self) -> None:
         self.gateway.close()

@@ -1,15 +1,29 @@
 -- A worker takes a queued letter: queued -> sending, count the attempt, renew the lease.
 -- Anything else (cancelled, sent, already sending elsewhere) is returned so the worker
 -- skips it; past ARGV[3] attempts the letter is dead, so a crashing letter cannot loop.
--- KEYS[1] letter hash, KEYS[2] inflight zset, KEYS[3] stats hash (counters for /metrics);
--- ARGV[1] id, ARGV[2] lease, ARGV[3] max attempts.
--- A 'sending' letter the reaper marked 'retake' (its worker died) is taken over as well.
+-- KEYS[1] letter hash, KEYS[2] inflight zset, KEYS[3] stats hash (counters for /metrics),
+-- KEYS[4] due zset; ARGV[1] id, ARGV[2] lease, ARGV[3] max attempts, ARGV[4] when an
+-- uncertain letter is resent (due score).
+-- A 'sending' letter the reaper marked 'retake' (its worker died) is taken over only if
+-- its request never left (no 'handed_over' mark): one that may have reached SF1601 turns
+-- 'uncertain' instead and waits for its PKO_PostStatus until ARGV[4] (issue 12); the
+-- caller that made it so gets attempts -1 (and writes the audit entry).
 local status = redis.call('HGET', KEYS[1], 'status')
 local retake = status == 'sending' and redis.call('HGET', KEYS[1], 'retake') == '1'
-if status ~= 'queued' and not retake then
+local resend = status == 'uncertain' and redis.call('HGET', KEYS[1], 'resend') == '1'
+if status ~= 'queued' and not retake and not resend then
   return {status or 'missing', 0}
 end
-redis.call('HDEL', KEYS[1], 'retake')
+redis.call('HDEL', KEYS[1], 'retake', 'resend')
+if retake and redis.call('HEXISTS', KEYS[1], 'handed_over') == 1 then
+  redis.call('HSET', KEYS[1], 'status', 'uncertain', 'last_error',
+             'its worker died after the request left; awaiting its PKO_PostStatus')
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1])
+  local what = redis.call('HMGET', KEYS[1], 'kind', 'channel')
+  redis.call('HINCRBY', KEYS[3], 'uncertain|' .. what[1] .. '|' .. what[2], 1)
+  return {'uncertain', -1}
+end
 local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 if attempts > tonumber(ARGV[3]) then
   redis.call('HSET', KEYS[1], 'status', 'dead', 'reason', 'too many attempts')

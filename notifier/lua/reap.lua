@@ -10,7 +10,8 @@ local requeued = {}
 for _, id in ipairs(ids) do
   local key = ARGV[4] .. id
   local status = redis.call('HGET', key, 'status')
-  if status == 'queued' or status == 'sending' then
+  local resend = status == 'uncertain' and redis.call('HGET', key, 'resend') == '1'
+  if status == 'queued' or status == 'sending' or resend then
     if status == 'sending' then
       redis.call('HSET', key, 'retake', '1')
     end

@@ -43,7 +43,9 @@ def test_sigkilled_workers_and_dispatchers_lose_and_double_nothing(
     are closed meanwhile, then: no process died by itself; every letter ended sent or
     cancelled; a sent letter was accepted exactly once by its transport; a cancelled one
     never reached a transport, and is exactly what the closing events reported; a letter
-    reached a transport twice only after a second worker took it over, with the same id."""
+    reached the platform twice only if it was uncertain (its worker died after the request
+    left) and waited out its PKO_PostStatus, with the same ids; a mail twice only after a
+    second worker took it over."""
     print(f"chaos: {LETTERS} letters, {ROUNDS} rounds, NOTIFIER_CHAOS_SEED={SEED}")
     chance = random.Random(SEED)
     rig = Rig(tmp_path, own_redis)

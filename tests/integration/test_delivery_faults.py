@@ -12,14 +12,15 @@ from pathlib import Path
 import dramatiq
 import pytest
 
+from notifier.beskedfordeler import accept_post_status
 from notifier.clock import SimulatedClock, SystemClock
 from notifier.identifiers import looks_like_cpr
 from notifier.models import Letter, Status
 from notifier.runtime import Runtime, build_runtime
 from notifier.settings import Settings, load_settings
-from tests.conftest import XSD_DIR, local, opening_event
+from tests.conftest import local, opening_event
 from tests.integration.conftest import clock_at_real_now, notifier_env, opened_at, start_notifier
-from tests.support.gateway import FakeGateway
+from tests.support.gateway import FakeGateway, modtag_besked_input
 from tests.support.smtp import SmtpServer
 
 pytestmark = pytest.mark.integration
@@ -27,14 +28,14 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def gateway() -> Iterator[FakeGateway]:
-    fake = FakeGateway(XSD_DIR if XSD_DIR.is_dir() else None, slow_seconds=8).start()
+    fake = FakeGateway(slow_seconds=8).start()
     yield fake
     fake.stop()
 
 
 def channel_env(gateway: FakeGateway, smtp: SmtpServer, ca_file: Path) -> dict[str, str]:
     return {
-        "NOTIFIER_DIGITAL_POST_TRANSPORT": "http", "NOTIFIER_GATEWAY_URL": gateway.url,
+        **gateway.env(), "NOTIFIER_DIGITAL_POST_TRANSPORT": "http",
         "NOTIFIER_GATEWAY_TIMEOUT": "3", "NOTIFIER_MAIL_TRANSPORT": "smtp",
         "NOTIFIER_SMTP_HOST": "localhost", "NOTIFIER_SMTP_PORT": str(smtp.port),
         "NOTIFIER_SMTP_CA_FILE": str(ca_file), "NOTIFIER_SMTP_TIMEOUT": "3",
@@ -107,8 +108,8 @@ def test_gateway_5xx_then_200_delivers_once(runtime: Runtime, worker: dramatiq.W
     assert letter(runtime, form.letter_id).status is Status.SCHEDULED
     pump(runtime)
     sent = letter(runtime, form.letter_id)
-    assert (sent.status, sent.attempts, sent.receipt) == (
-        Status.SENT, 2, f"sf1601:{form.letter_id}")
+    assert (sent.status, sent.attempts) == (Status.SENT, 2)
+    assert sent.receipt is not None and sent.receipt.startswith("sf1601:")
     assert gateway.received[form.letter_id] == 2
     assert gateway.accepted == {form.letter_id: 1}
     assert gateway.rejections == []
@@ -159,13 +160,14 @@ def test_smtp_outage_then_delivered_once(runtime: Runtime, worker: dramatiq.Work
     assert smtp.by_letter_id() == {alert_id: 1}
 
 
-def test_worker_killed_mid_send_delivers_once_with_the_same_uuid(
+def test_worker_killed_mid_send_is_uncertain_and_its_status_makes_one_letter(
     runtime: Runtime, gateway: FakeGateway, smtp: SmtpServer, ca_file: Path,
     settings_real: Settings, tmp_path: Path
 ) -> None:
-    """Given a `notifier worker` process SIGKILLed while the gateway is still answering,
-    when the lease runs out and a new worker takes the letter, then the gateway holds one
-    message: the retry carries the same messageUUID and its 409 counts as sent.
+    """Given a `notifier worker` process SIGKILLed while the platform is still answering
+    (the request had left), when the lease runs out and a new worker takes the letter, it
+    is not sent again but turns uncertain; its PKO_PostStatus then makes it sent: the
+    platform got exactly one request, and no 409 rule is needed.
 
     The case opens at the real now: the worker's lease comes from the real clock, and the
     simulated clock must pass it without making the form's reminder due."""
@@ -191,11 +193,33 @@ def test_worker_killed_mid_send_delivers_once_with_the_same_uuid(
     assert (tick.requeued, tick.claimed) == (1, 0)
     second = start_notifier(["worker", "--threads", "1"], env, tmp_path / "worker2.log")
     try:
-        wait_for(lambda: letter(runtime, form.letter_id).status is Status.SENT)
+        wait_for(lambda: letter(runtime, form.letter_id).status is Status.UNCERTAIN)
     finally:
         second.kill()
         second.wait(10)
+    accept_post_status(runtime.store, runtime.renderer.catalog,
+                       modtag_besked_input(form.letter_id), runtime.clock.now())
     sent = letter(runtime, form.letter_id)
-    assert sent.receipt == f"sf1601:{form.letter_id}:already-accepted"
-    assert gateway.received[form.letter_id] == 2
+    assert (sent.status, sent.receipt_status) == (Status.SENT, "delivered")
+    assert gateway.received[form.letter_id] == 1
     assert gateway.accepted == {form.letter_id: 1}
+
+
+def test_ambiguous_timeout_ends_with_one_letter(runtime: Runtime, worker: dramatiq.Worker,
+                                               gateway: FakeGateway) -> None:
+    """Given the platform takes longer than our timeout but then accepts the letter, the
+    letter is uncertain (not sent, not resent, not cancellable) until its PKO_PostStatus
+    arrives; then it is sent: one letter on the platform, not zero and not two."""
+    gateway.script(["slow"])
+    form = open_case(runtime)
+    pump(runtime)
+    assert letter(runtime, form.letter_id).status is Status.UNCERTAIN
+    wait_for(lambda: gateway.accepted[form.letter_id] == 1, timeout=15)  # the late accept
+    waiting = letter(runtime, form.letter_id)
+    assert waiting.status is Status.UNCERTAIN and waiting.attempts == 1
+    assert waiting.handed_over is not None and waiting.last_error is not None
+    accept_post_status(runtime.store, runtime.renderer.catalog,
+                       modtag_besked_input(form.letter_id), runtime.clock.now())
+    sent = letter(runtime, form.letter_id)
+    assert (sent.status, sent.receipt_status) == (Status.SENT, "delivered")
+    assert gateway.received[form.letter_id] == 1 and gateway.accepted == {form.letter_id: 1}

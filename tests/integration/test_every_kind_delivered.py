@@ -1,29 +1,32 @@
 """Every letter kind reaches its real channel through the real worker: `notifier demo`
-runs three cases over five months on real Redis, with Digital Post going to the fake
-SF1601 gateway over HTTP, mail to an SMTP server that requires STARTTLS, and print to
-the print folder."""
+runs three cases over five months on real Redis, with Digital Post (MeMo 1.2, or 1.1) and
+paper post (Fjernprint) going to the fake Serviceplatformen over mutual TLS with the STS
+token flow, mail to an SMTP server that requires STARTTLS."""
 
 from __future__ import annotations
 
 import base64
 import io
-import json
 import subprocess
+import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
+import trustme
 from pypdf import PdfReader
 
+from notifier.beskedfordeler import serve_beskedfordeler
 from notifier.identifiers import looks_like_cpr
-from notifier.models import ChannelName, Letter, Status
+from notifier.models import ChannelName, Letter, Recipient, Status
 from notifier.rules import load_rules
-from notifier.settings import PACKAGE_DIR
-from tests.conftest import XSD_DIR
+from notifier.runtime import Runtime, build_runtime
+from notifier.settings import PACKAGE_DIR, load_settings
 from tests.integration.conftest import NOTIFIER, notifier_env
 from tests.support.gateway import MEMO_NS, FakeGateway
+from tests.support.schemas import fjernprint_schema, memo_schema
 from tests.support.smtp import SmtpServer
 from tests.unit.test_pdf import (
     WINDOW_HEIGHT,
@@ -38,19 +41,48 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def gateway() -> Iterator[FakeGateway]:
-    if not XSD_DIR.is_dir():
-        pytest.skip("../shared/memo-1.1-xsd not found beside the checkout; CI always has it")
-    fake = FakeGateway(XSD_DIR).start()
+    memo_schema("1.1"), memo_schema("1.2"), fjernprint_schema()  # or skip, saying which
+    fake = FakeGateway().start()
     yield fake
     fake.stop()
 
 
 @pytest.fixture
+def beskedfordeler(redis_url: str, tmp_path: Path, gateway: FakeGateway,
+                   test_ca: trustme.CA, ca_file: Path,
+                   clean_env: None) -> Iterator[tuple[Runtime, str]]:
+    """Our receipt listener (mutual TLS, trusting the platform's CA) on the demo's Redis."""
+    cert = test_ca.issue_cert("localhost", "127.0.0.1")
+    cert.cert_chain_pems[0].write_to_path(str(tmp_path / "listener.crt"))
+    cert.private_key_pem.write_to_path(str(tmp_path / "listener.key"))
+    settings = load_settings(
+        redis_url=redis_url, outbox_dir=tmp_path / "listener-outbox", beskedfordeler_port=0,
+        beskedfordeler_cert_file=tmp_path / "listener.crt",
+        beskedfordeler_key_file=tmp_path / "listener.key",
+        beskedfordeler_client_ca_file=gateway.env()["NOTIFIER_GATEWAY_CA_FILE"])
+    runtime = build_runtime(settings)
+    server = serve_beskedfordeler(settings, runtime)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield runtime, f"https://localhost:{server.server_address[1]}/PostStatusBeskedModtag"
+    finally:
+        server.shutdown()
+        server.server_close()
+        runtime.close()
+
+
+@pytest.fixture(params=["1.2", "1.1"])
+def memo_version(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
 def demo_letters(redis_url: str, tmp_path: Path, gateway: FakeGateway, smtp: SmtpServer,
-                 ca_file: Path) -> list[Letter]:
+                 ca_file: Path, memo_version: str) -> list[Letter]:
     env = notifier_env(
-        redis_url, tmp_path / "outbox",
-        NOTIFIER_DIGITAL_POST_TRANSPORT="http", NOTIFIER_GATEWAY_URL=gateway.url,
+        redis_url, tmp_path / "outbox", **gateway.env(), NOTIFIER_MEMO_VERSION=memo_version,
+        NOTIFIER_DIGITAL_POST_TRANSPORT="http", NOTIFIER_PRINT_TRANSPORT="http",
         NOTIFIER_MAIL_TRANSPORT="smtp", NOTIFIER_SMTP_HOST="localhost",
         NOTIFIER_SMTP_PORT=str(smtp.port), NOTIFIER_SMTP_CA_FILE=str(ca_file),
     )
@@ -64,11 +96,12 @@ def demo_letters(redis_url: str, tmp_path: Path, gateway: FakeGateway, smtp: Smt
 
 
 def test_every_kind_reaches_its_channel(demo_letters: list[Letter], gateway: FakeGateway,
-                                        smtp: SmtpServer,
-                                        tmp_path: Path) -> None:
-    """All planned kinds are sent, none dead; the gateway holds exactly one schema-valid
-    MeMo per Digital Post letter with a PDF main document; each print job's PDF shows the
-    address in the window; each mail arrived once over STARTTLS without a CPR number."""
+                                        smtp: SmtpServer, memo_version: str) -> None:
+    """All planned kinds are sent, none dead; the platform holds exactly one MeMo, valid
+    against the official schema of the chosen version, per Digital Post and paper letter,
+    with a PDF main document; each paper letter's ForsendelseI is valid against the
+    fjernprint schemas and its PDF shows its address in the window; each mail arrived once
+    over STARTTLS without a CPR number; the platform checked a token on every call."""
     sent = [x for x in demo_letters if x.status is Status.SENT]
     assert {x.status for x in demo_letters} <= {Status.SENT, Status.CANCELLED,
                                                 Status.SUPPRESSED}
@@ -77,18 +110,61 @@ def test_every_kind_reaches_its_channel(demo_letters: list[Letter], gateway: Fak
     assert all(by_channel.values()), "the demo exercises every channel"
 
     assert gateway.rejections == []
-    assert gateway.accepted == {x.letter_id: 1 for x in by_channel[ChannelName.DIGITAL_POST]}
-    for letter in by_channel[ChannelName.DIGITAL_POST]:
-        assert_pdf_main_document(gateway.messages[letter.letter_id].memo)
+    platform = by_channel[ChannelName.DIGITAL_POST] + by_channel[ChannelName.PRINT]
+    assert gateway.accepted == {x.letter_id: 1 for x in platform}
+    assert gateway.calls["sts"] >= 1 and gateway.calls["token"] >= 1
+    for letter in platform:
+        sent = gateway.messages[letter.letter_id]
+        assert f'memoVersion="{memo_version}"'.encode() in sent.memo
+        assert_pdf_main_document(sent.memo)
+        assert sent.choice == ("Fysisk Post" if letter.channel is ChannelName.PRINT
+                               else "Digital Post")
 
     for letter in by_channel[ChannelName.PRINT]:
-        job = json.loads((tmp_path / "outbox" / "print" / f"{letter.letter_id}.json").read_text())
-        pdf = (tmp_path / "outbox" / "print" / job["document"]).read_bytes()
-        assert_address_in_window(PdfReader(io.BytesIO(pdf)), job["address"])
+        printed = gateway.messages[letter.letter_id].forsendelse
+        assert printed is not None
+        pdf, address = forsendelse_pdf_and_address(printed)
+        assert_address_in_window(PdfReader(io.BytesIO(pdf)), address)
 
     assert smtp.by_letter_id() == {x.letter_id: 1 for x in by_channel[ChannelName.MAIL]}
     assert all(item.tls for item in smtp.received)
     assert not any(looks_like_cpr(item.message.as_string()) for item in smtp.received)
+
+
+def test_every_platform_letter_comes_back_delivered_and_fejlet_resends_by_paper(
+    demo_letters: list[Letter], gateway: FakeGateway,
+    beskedfordeler: tuple[Runtime, str], ca_file: Path
+) -> None:
+    """The platform pushes a PKO_PostStatus for every letter it accepted to our receipt
+    listener over mutual TLS; each is answered StatusKode 20 and the letter ends
+    'delivered'. A 'Fejlet' for a citizen's Digital Post letter plans the caseworker's
+    alert and a paper copy linked to it."""
+    runtime, url = beskedfordeler
+    platform = [x for x in demo_letters if x.status is Status.SENT
+                and x.channel in (ChannelName.DIGITAL_POST, ChannelName.PRINT)]
+    for letter in platform:
+        status = ("Afleveret til print og kuvertering" if letter.channel is ChannelName.PRINT
+                  else "Afleveret Digital Post")
+        assert gateway.push_status(url, ca_file, letter.letter_id, status) == "20"
+    stored = {x.letter_id: runtime.store.letter(x.letter_id) for x in platform}
+    assert {x.receipt_status for x in stored.values() if x} == {"delivered"}
+    citizen = next(x for x in platform if x.channel is ChannelName.DIGITAL_POST
+                   and x.recipient is Recipient.CITIZEN)
+    fejl = ("memo.invalid", "tag name not allowed")
+    assert gateway.push_status(url, ca_file, citizen.letter_id, "Fejlet", fejl) == "20"
+    planned = [x for x in runtime.store.case_letters(citizen.case_id).values()
+               if x.cause == citizen.letter_id and x.status is Status.SCHEDULED]
+    assert sorted((x.kind, x.channel.value) for x in planned) == sorted(
+        [("delivery_failed", "mail"), (citizen.kind, "print")])
+
+
+def forsendelse_pdf_and_address(forsendelse: bytes) -> tuple[bytes, dict[str, str]]:
+    root = ET.fromstring(forsendelse)
+    lines = {el.tag.rsplit("}", 1)[-1]: el.text or "" for el in root.iter()}
+    postcode, _, city = lines["PostalAddressSecondLineText"].partition(" ")
+    address = {"name": lines["PersonName"], "street": lines["PostalAddressFirstLineText"],
+               "postcode": postcode, "city": city}
+    return base64.b64decode(lines["MeddelelseIndholdData"]), address
 
 
 def assert_pdf_main_document(memo: bytes) -> None:

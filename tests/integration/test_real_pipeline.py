@@ -18,7 +18,7 @@ from notifier.clock import SimulatedClock, SystemClock
 from notifier.models import Status
 from notifier.runtime import Runtime, build_runtime
 from notifier.settings import Settings, load_settings
-from tests.conftest import XSD_DIR, opening_event
+from tests.conftest import opening_event
 from tests.integration.conftest import (
     NOTIFIER,
     clock_at_real_now,
@@ -26,15 +26,15 @@ from tests.integration.conftest import (
     opened_at,
     start_notifier,
 )
+from tests.support.schemas import memo_schema as memo_schema_of
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def memo_schema() -> xmlschema.XMLSchema:
-    if not XSD_DIR.is_dir():
-        pytest.skip("../shared/memo-1.1-xsd not found beside the checkout; CI always has it")
-    return xmlschema.XMLSchema(str(XSD_DIR / "MeMo_core.xsd"))
+    """MeMo 1.2, the default NOTIFIER_MEMO_VERSION (issue 12)."""
+    return memo_schema_of("1.2")
 
 
 @pytest.fixture

@@ -3,13 +3,14 @@ Redis of the test's own, delivering to the fake SF1601 gateway and a real SMTP s
 where every delivery is counted per letter id; and the ledger that checks the outcome.
 
 The exactly-once check counts at the transports, not in the store: a letter is sent when
-the gateway accepted it (its 409 rule makes a second acceptance impossible, so it also
-counts every request that reached it) or when the SMTP server received it. A request that
-reached a transport more than once is allowed only for a letter a second worker took over
-after the first one died or lost Redis between handing it over and recording it
-(``attempts`` > 1): the repeat carries the same letter id, which the gateway answers with
-409 and which a mail system sees as the same Message-ID. That is what at-least-once with
-stable ids buys; SMTP itself cannot refuse the repeat.
+the fake Serviceplatformen accepted it (it does not de-duplicate: no source says the real
+one does) or when the SMTP server received it. A letter whose worker died after its
+request left turns ``uncertain``; the rig plays the Beskedfordeler and pushes a
+PKO_PostStatus for every letter the platform accepted, which settles it as sent. So a
+request reaches the platform more than once only for a letter that was uncertain and
+waited out its receipt (``resends``), with the same ids. Mail keeps at-least-once: a
+letter a second worker took over (``attempts`` > 1) may arrive twice with the same
+Message-ID, which a mail system can spot; SMTP itself cannot refuse the repeat.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import trustme
 
+from notifier.beskedfordeler import accept_post_status
 from notifier.clock import SimulatedClock
 from notifier.events import Event
 from notifier.identifiers import letter_id, looks_like_cpr
@@ -37,7 +39,7 @@ from notifier.store import LETTER
 from tests.conftest import event, opening_event
 from tests.integration.conftest import RedisServer, notifier_env, start_notifier
 from tests.support.env import without_notifier_env
-from tests.support.gateway import FakeGateway
+from tests.support.gateway import FakeGateway, modtag_besked_input
 from tests.support.log_leak import UUID
 from tests.support.smtp import SmtpServer
 
@@ -90,7 +92,7 @@ class Rig:
                  threads: int = 2) -> None:
         self.tmp_path = tmp_path
         self.redis = redis
-        self.gateway = FakeGateway(None).start()  # no XSD per request: throughput matters
+        self.gateway = FakeGateway(validate=False).start()  # no XSD per request: throughput
         self.smtp = SmtpServer(trustme.CA(), tls=False).start()
         self.outbox = tmp_path / "outbox"
         self.threads = threads
@@ -100,7 +102,8 @@ class Rig:
             NOTIFIER_CLAIM_BATCH="100", NOTIFIER_LOG_LEVEL="info",
             # HTML main documents: PDF rendering would make these tests about CPU, not faults.
             NOTIFIER_DIGITAL_POST_PDF="false",
-            NOTIFIER_DIGITAL_POST_TRANSPORT="http", NOTIFIER_GATEWAY_URL=self.gateway.url,
+            **self.gateway.env(), NOTIFIER_UNCERTAIN_WAIT_SECONDS="60",
+            NOTIFIER_DIGITAL_POST_TRANSPORT="http",
             NOTIFIER_GATEWAY_TIMEOUT="10", NOTIFIER_MAIL_TRANSPORT="smtp",
             NOTIFIER_SMTP_HOST="127.0.0.1", NOTIFIER_SMTP_PORT=str(self.smtp.port),
             NOTIFIER_SMTP_TLS="none", NOTIFIER_SMTP_TIMEOUT="10",
@@ -218,9 +221,21 @@ class Rig:
         return out
 
     def settled(self) -> bool:
-        """Nothing due or in flight (every letter in these tests is due by now)."""
+        """Nothing due or in flight (every letter in these tests is due by now), after the
+        PKO_PostStatus of every uncertain letter the platform has was pushed."""
+        self.push_statuses()
         store = self.runtime.store
         return store.due_count() == 0 and store.inflight_count() == 0
+
+    def push_statuses(self) -> None:
+        """Play the Beskedfordeler: 'Afleveret Digital Post' for each uncertain letter the
+        platform accepted (an uncertain one it never got waits out its receipt)."""
+        store = self.runtime.store
+        for letter_id_ in list(self.gateway.accepted):
+            found = store.letter(letter_id_)
+            if found is not None and found.status is Status.UNCERTAIN:
+                accept_post_status(store, self.runtime.renderer.catalog,
+                                   modtag_besked_input(letter_id_), self.clock.now())
 
     def progress(self) -> str:
         counts = Counter(x.status.value for x in self.letters().values())
@@ -234,6 +249,7 @@ class Ledger:
 
     letters: dict[str, Letter]
     received: Counter[str]  # requests / mails that reached a transport
+    platform: Counter[str]  # requests that reached the fake Serviceplatformen
     accepted: Counter[str]  # gateway acceptances; for mail every received mail
     # what the cancelling events' results listed: exactly the letters that end cancelled
     listed_cancelled: set[str] = field(default_factory=set)
@@ -243,7 +259,7 @@ class Ledger:
         # SMTP has no idempotency key: a repeat is a second mail with the same Message-ID
         # and X-Notifier-Letter-Id, which a mail system can spot; it counts as one letter.
         mails = Counter(rig.smtp.by_letter_id())
-        return cls(rig.letters(), rig.gateway.received + mails,
+        return cls(rig.letters(), rig.gateway.received + mails, rig.gateway.received.copy(),
                    rig.gateway.accepted + Counter(dict.fromkeys(mails, 1)),
                    listed_cancelled or set())
 
@@ -261,6 +277,9 @@ class Ledger:
             if received > 1 and letter.attempts < received:
                 out.append(f"{letter_id_} reached its transport {received} times in "
                            f"{letter.attempts} attempts")
+            if self.platform[letter_id_] > 1 + letter.resends:
+                out.append(f"{letter_id_} reached the platform {self.platform[letter_id_]} "
+                           f"times but waited out an uncertain send only {letter.resends}")
             listed = letter_id_ in self.listed_cancelled
             if listed != (letter.status is Status.CANCELLED):
                 out.append(f"{letter_id_} ended {letter.status.value} but the events' results "
@@ -273,7 +292,9 @@ class Ledger:
         statuses = Counter(x.status.value for x in self.letters.values())
         return {**statuses, "taken over": sum(1 for x in self.letters.values()
                                               if x.attempts > 1),
-                "repeated at the transport": sum(1 for n in self.received.values() if n > 1)}
+                "repeated at the transport": sum(1 for n in self.received.values() if n > 1),
+                "resent after an uncertain wait": sum(1 for x in self.letters.values()
+                                                      if x.resends)}
 
 
 def cpr_lines(texts: Iterator[tuple[str, str]]) -> list[str]:

@@ -22,6 +22,7 @@ from notifier.runtime import build_channels, build_runtime
 from notifier.settings import Settings, load_settings
 from tests.conftest import opening_event
 from tests.support.gateway import FakeGateway
+from tests.support.schemas import fjernprint_schema
 from tests.unit.test_pipeline import ScriptedChannel, deliver_due
 
 EXEMPT: dict[str, Any] = {"citizen": {
@@ -66,12 +67,14 @@ def test_unpostable_letter_is_refused_naming_the_field(settings: Settings,
 
 def test_print_through_the_gateway_is_fysisk_post(tmp_path: object, clean_env: None,
                                                   clock: SimulatedClock) -> None:
-    """With the http print transport, the gateway receives the letter's MeMo with the PDF
-    as KombiValgKode "Fysisk Post"."""
-    gateway = FakeGateway().start()
+    """With the http print transport, the platform receives the letter's MeMo and a
+    Fjernprint ForsendelseI (valid against the official schemas, with the citizen's
+    address and the PDF) as KombiValgKode "Fysisk Post"."""
+    fjernprint_schema()
+    gateway = FakeGateway(now=lambda: clock.now().timestamp()).start()
     try:
-        settings = load_settings(print_transport="http", gateway_url=gateway.url,
-                                 outbox_dir=f"{tmp_path}/outbox")
+        settings = load_settings(print_transport="http", outbox_dir=f"{tmp_path}/outbox",
+                                 **gateway.settings())
         runtime = build_runtime(settings, clock=clock, client=fakeredis.FakeRedis())
         assert isinstance(runtime.channels[ChannelName.PRINT], Print)
         assert isinstance(runtime.channels[ChannelName.PRINT].transport, GatewayPrint)
@@ -80,8 +83,10 @@ def test_print_through_the_gateway_is_fysisk_post(tmp_path: object, clean_env: N
         runtime.close()
     finally:
         gateway.stop()
-    assert gateway.messages[form_id].choice == "Fysisk Post"
-    assert b"application/pdf" in gateway.messages[form_id].memo
+    sent = gateway.messages[form_id]
+    assert sent.choice == "Fysisk Post" and gateway.rejections == []
+    assert b"application/pdf" in sent.memo
+    assert sent.forsendelse is not None and b"Vestergade" in sent.forsendelse
 
 
 def test_retry_after_is_honoured(settings: Settings, clock: SimulatedClock) -> None:
@@ -101,9 +106,12 @@ def test_retry_after_is_honoured(settings: Settings, clock: SimulatedClock) -> N
 def test_digital_post_transport_follows_settings(transport: str, clean_env: None,
                                                  clock: SimulatedClock) -> None:
     """NOTIFIER_DIGITAL_POST_TRANSPORT picks the outbox folder or the gateway."""
-    settings = load_settings(digital_post_transport=transport,
-                             gateway_url="https://gateway.example.dk/sf1601")
-    channel = build_channels(settings, clock)[ChannelName.DIGITAL_POST]
+    gateway = FakeGateway(validate=False)
+    try:
+        settings = load_settings(digital_post_transport=transport, **gateway.settings())
+        channel = build_channels(settings, clock)[ChannelName.DIGITAL_POST]
+    finally:
+        gateway.stop()
     used = channel.transport  # type: ignore[attr-defined]
     assert isinstance(used, GatewayTransport) == (transport == "http")
     if isinstance(used, GatewayTransport):

@@ -5,30 +5,29 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import xmlschema
 
 from notifier.catalog import load_catalog
 from notifier.cli import main
 from notifier.settings import PACKAGE_DIR
-from tests.conftest import XSD_DIR
+from tests.support.schemas import memo_schema
 
 KINDS = sorted(load_catalog(PACKAGE_DIR / "letters" / "da").kinds)
 
 
-@pytest.fixture(scope="module")
-def memo_schema() -> xmlschema.XMLSchema:
-    if not XSD_DIR.is_dir():
-        pytest.skip("../shared/memo-1.1-xsd not found beside the checkout; CI always has it")
-    return xmlschema.XMLSchema(str(XSD_DIR / "MeMo_core.xsd"))
-
-
+@pytest.mark.parametrize("version", ["1.2", "1.1"])
 @pytest.mark.parametrize("kind", KINDS)
-def test_render_memo_of_every_kind_validates(kind: str, tmp_path: Path, clean_env: None,
-                                             memo_schema: xmlschema.XMLSchema) -> None:
-    """`notifier render KIND --format memo` writes schema-valid MeMo for every kind."""
+def test_render_memo_of_every_kind_validates(kind: str, version: str, tmp_path: Path,
+                                             clean_env: None,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """`notifier render KIND --format memo` writes MeMo valid against the official schema
+    of NOTIFIER_MEMO_VERSION (1.2 by default, 1.1 selectable) for every kind."""
+    schema = memo_schema(version)
+    if version != "1.2":
+        monkeypatch.setenv("NOTIFIER_MEMO_VERSION", version)
     out = tmp_path / f"{kind}.xml"
     assert main(["render", kind, "--format", "memo", "-o", str(out)]) == 0
-    memo_schema.validate(str(out))
+    assert f'memoVersion="{version}"'.encode() in out.read_bytes()
+    schema.validate(str(out))
 
 
 def test_render_unknown_kind_exits_2(clean_env: None, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,4 +1,4 @@
-"""MeMo 1.1 messages: schema-valid, ids and times as Digital Post wants them, no CPR leaks."""
+"""MeMo 1.1 and 1.2 messages: schema-valid, ids and times as Digital Post wants, no CPR leaks."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 
 from notifier.identifiers import letter_id, looks_like_cpr
 from notifier.memo import (
-    NOTIFICATION_MAX,
+    NOTIFICATION_MAX as NOTIFICATION_MAXES,
+)
+from notifier.memo import (
     TEXT_MAX,
     MemoAction,
     MemoDocument,
@@ -24,6 +26,7 @@ from notifier.memo import (
     build_memo,
 )
 
+NOTIFICATION_MAX = NOTIFICATION_MAXES["1.1"]
 XSD_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "memo-1.1-xsd"
 NS = {"memo": "https://DigitalPost.dk/MeMo-1"}
 CPR = "2508901234"
@@ -48,6 +51,7 @@ def _message(**changes: object) -> MemoMessage:
         sender=MemoParty(JOBCENTER_CVR, "CVR", "Jobcenter Eksempelby"),
         recipient=MemoParty(CPR, "CPR", "Jens Hansen"),
         main_document=MemoDocument("brev.pdf", "application/pdf", b"%PDF-1.7 test"),
+        memo_version="1.1",  # the module's schema fixture is 1.1; 1.2 has its own tests
     )
     return replace(minimal, **changes)  # type: ignore[arg-type]
 
@@ -321,3 +325,28 @@ def test_any_label_is_either_refused_or_valid(schema: xmlschema.XMLSchema, label
         return
     root = _validate(schema, xml)
     assert _text(root, "memo:MessageHeader/memo:label") == label
+
+
+@pytest.mark.parametrize("version", ["1.1", "1.2"])
+def test_full_message_is_valid_in_both_versions(version: str) -> None:
+    """The same letter builds valid against the official MeMo 1.1 and 1.2 schemas; only
+    1.1 carries memoSchVersion."""
+    from tests.support.schemas import memo_schema
+
+    xml = build_memo(replace(_full_message(), memo_version=version))
+    root = ET.fromstring(xml)
+    memo_schema(version).validate(xml.decode())
+    assert root.get("memoVersion") == version
+    assert (root.get("memoSchVersion") is not None) == (version == "1.1")
+
+
+def test_memo_12_notification_limit_is_160() -> None:
+    """MeMo 1.2 allows 160 characters of notification (1.1: 150); one more is refused."""
+    from tests.support.schemas import memo_schema
+
+    at_limit = build_memo(_message(memo_version="1.2", notification="ø" * 160))
+    memo_schema("1.2").validate(at_limit.decode())
+    with pytest.raises(ValueError, match="notification"):
+        build_memo(_message(memo_version="1.2", notification="ø" * 161))
+    with pytest.raises(ValueError, match="memo_version"):
+        build_memo(_message(memo_version="1.3"))

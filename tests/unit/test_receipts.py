@@ -53,7 +53,8 @@ def test_failed_receipt_alerts_the_caseworker(runtime: Runtime) -> None:
     sent, with the reason but never the CPR number that the reason quoted."""
     form_id = sent_form(runtime)
     data = receipt(form_id, "failed", reason=f"modtager {CITIZEN_CPR} har ingen postkasse")
-    accept_receipt(runtime.store, runtime.renderer.catalog, data, runtime.clock.now())
+    accept_receipt(runtime.store, runtime.renderer.catalog, data, runtime.clock.now(),
+                   paper_resend=False)
     (alert_id,) = deliver_due(runtime)
     alert = runtime.store.letter(alert_id)
     assert alert is not None and (alert.kind, alert.status) == ("delivery_failed", Status.SENT)
