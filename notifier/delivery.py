@@ -24,6 +24,7 @@ from notifier.models import CaseState, ChannelName, Letter, Receipt, Recipient, 
 from notifier.pdf import PdfRenderer, sha256
 from notifier.planner import Planner
 from notifier.render import Renderer
+from notifier.replication import NotReplicated
 from notifier.settings import Settings
 from notifier.store import Store
 
@@ -65,6 +66,14 @@ class Deliverer:
         if status is not Status.SENDING or attempts == 0:
             bound.info("letter.skipped", status=status.value if status else "missing")
             return status
+        try:
+            # Issue 15: the take must survive a failover before the letter leaves, or a
+            # promoted replica would hand it to a second worker as never attempted.
+            self.store.confirm_status(letter_id, Status.SENDING)
+        except NotReplicated as exc:
+            bound.warning("letter.take_unconfirmed", error=str(exc)[:200],
+                          why="left to its lease; taken again after it expires")
+            return Status.SENDING
         letter = self.store.letter(letter_id)
         case = self.store.case(letter.case_id) if letter else None
         if letter is None or case is None:
@@ -90,18 +99,26 @@ class Deliverer:
         for pause in (*RECORD_RETRY_PAUSES, None):
             try:
                 self.store.save_document(letter.letter_id, document)
-                self.store.transition(
+                moved = self.store.transition(
                     letter, (Status.SENDING, Status.QUEUED), Status.SENT, now,
                     fields={"sent_at": now.isoformat(), "receipt": receipt.transport_id,
                             **({"deadline": deadline} if deadline else {})},
                     audit={"channel": receipt.channel, "receipt": receipt.transport_id},
                 )
+                # Issue 15: confirmed on the replicas, or written again (a failover may have
+                # lost it: then the transition applies anew on the promoted replica).
+                if moved or self._is_sent(letter.letter_id):
+                    self.store.confirm_status(letter.letter_id, Status.SENT)
                 return
             except (redis.ConnectionError, redis.TimeoutError):
                 if pause is None:
                     raise
                 log.warning("letter.record_retry", letter_id=letter.letter_id, pause=pause)
                 time.sleep(pause)
+
+    def _is_sent(self, letter_id: str) -> bool:
+        current = self.store.letter(letter_id)
+        return current is not None and current.status is Status.SENT
 
     def _send(self, letter: Letter, case: CaseState, now: datetime
               ) -> tuple[Receipt, str | None, dict[str, str]]:

@@ -71,18 +71,23 @@ def parse_batch(items: Sequence[object], locate: Locate) -> list[Event]:
 
 def ingest(store: Store, planner: Planner, events: Sequence[Event], now: datetime,
            locate: Locate) -> list[Outcome]:
-    """Apply the events; ConflictError (nothing stored) if a case's state refuses one."""
+    """Apply the events; ConflictError (nothing stored) if a case's state refuses one;
+    NotReplicated if the replicas did not confirm them (see replication.py)."""
     order = sorted(range(len(events)), key=lambda i: events[i].occurred_at)
     _dry_run(store, [events[i] for i in order], [locate(i) for i in order])
     outcomes: dict[int, Outcome] = {}
     for index in order:
         try:
-            outcomes[index] = Outcome.of(store.apply_event(events[index], planner, now))
+            outcomes[index] = Outcome.of(store.apply_event(events[index], planner, now,
+                                                           confirm=False))
         except ConflictError as exc:  # another writer changed the case since the dry run
             applied = ", ".join(o.event_id for o in outcomes.values()) or "none"
             raise ConflictError([FieldError(locate(index) + e.field, e.message)
                                  for e in exc.errors],
                                 where=f"events applied before it: {applied}") from None
+    # One WAIT for the batch (issue 15): acknowledged only once on enough replicas; else
+    # NotReplicated (503) and the case system retries the same ids, which is safe.
+    store.confirm_events(e.event_id for e in events)
     return [outcomes[i] for i in range(len(events))]
 
 
