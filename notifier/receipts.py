@@ -62,6 +62,8 @@ def accept_receipt(store: Store, catalog: Catalog, data: Any, now: datetime) -> 
     if receipt.reason:
         fields["receipt_reason"] = redact_text(receipt.reason)
     recorded = store.record_receipt(letter, fields, now)
+    # Issue 15: the sender will not deliver the receipt again once we answered.
+    store.confirm_letter(letter.letter_id, "receipt_at", fields["receipt_at"])
     if recorded and receipt.status is ReceiptStatus.FAILED:
         reason = f"Digital Post could not deliver it: {receipt.reason or 'no reason given'}"
         alert = failure_alert(catalog, letter, reason, now)

@@ -177,7 +177,13 @@ class Store:
 
     def confirm_status(self, letter_id: str, status: Status) -> None:
         """Raise NotReplicated unless the letter's ``status`` is on enough replicas."""
-        self.durability.confirm(self.redis, [LETTER + letter_id], "status", status.value)
+        self.confirm_letter(letter_id, "status", status.value)
+
+    def confirm_letter(self, letter_id: str, field: str | None = None,
+                       value: str | None = None) -> None:
+        """Raise NotReplicated unless the letter (with ``field`` = ``value``) is on enough
+        replicas."""
+        self.durability.confirm(self.redis, [LETTER + letter_id], field, value)
 
     def _apply_event(self, event: Event, planner: Planner, now: datetime) -> Applied:
         event_key = f"{P}event:{event.event_id}"

@@ -187,3 +187,21 @@ def test_an_unconfirmed_take_sends_nothing(runtime: Runtime, settings: Settings)
     runtime.store.redis.hset(f"notifier:letter:{letter_id}", "status", "queued")  # the reaper
     assert runtime.deliverer.deliver(letter_id) is Status.SENT
     assert [value for _, value in durability.calls[-3:]] == ["sending", "sending", "sent"]
+
+
+def test_a_cancel_is_confirmed_before_it_is_answered(runtime: Runtime) -> None:
+    """A caseworker's cancel is confirmed on the replicas (a cancel lost in a failover
+    would let the letter go out); if it cannot be, the request fails (503) instead of
+    answering 'cancelled'."""
+    from notifier.api.letters import cancel_letter
+
+    durability = runtime.store.durability
+    assert isinstance(durability, RecordingDurability)
+    runtime.store.apply_event(opening_event(), runtime.planner, runtime.clock.now())
+    letter_id = next(iter(runtime.store.case_letters("SDP-2026-0042")))
+    durability.fail.append("no replica")
+    with pytest.raises(NotReplicated):
+        cancel_letter(runtime.store, letter_id, runtime.clock.now(), by="anna")
+    _, changed = cancel_letter(runtime.store, letter_id, runtime.clock.now(), by="anna")
+    assert changed is False  # the first call cancelled it; the retry confirms it
+    assert [value for _, value in durability.calls[-2:]] == ["cancelled", "cancelled"]
