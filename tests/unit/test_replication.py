@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from redis.sentinel import SentinelConnectionPool
 
 from notifier.api.intake import alone, ingest
 from notifier.clock import SimulatedClock
+from notifier.delivery import UNTAKE_DELAY
 from notifier.errors import ConfigError
 from notifier.models import Status
 from notifier.replication import Durability, NotReplicated, parse_sentinels
@@ -173,19 +175,24 @@ def test_a_batch_is_confirmed_once(runtime: Runtime) -> None:
     assert durability.calls == [([f"notifier:event:e{n}" for n in range(3)], None)]
 
 
-def test_an_unconfirmed_take_sends_nothing(runtime: Runtime, settings: Settings) -> None:
+def test_an_unconfirmed_take_sends_nothing(runtime: Runtime, settings: Settings,
+                                          clock: SimulatedClock) -> None:
     """If the replicas cannot confirm that this worker took a letter, it does not send it:
-    the letter stays 'sending' for its lease (taken again later) and nothing reached the
-    outbox; once confirmed, it is sent and the sent record is confirmed too."""
+    nothing reaches the outbox, the letter is due again a few seconds later and the take
+    is not counted as an attempt; then it is sent once, and the sent record confirmed."""
     durability = runtime.store.durability
     assert isinstance(durability, RecordingDurability)
     runtime.store.apply_event(opening_event(), runtime.planner, runtime.clock.now())
-    (letter_id,) = runtime.store.claim_due(runtime.clock.now(), runtime.clock.now(), 10)
+    (letter_id,) = runtime.store.claim_due(clock.now(), clock.now(), 10)
     durability.fail.append("no replica")
-    assert runtime.deliverer.deliver(letter_id) is Status.SENDING
+    assert runtime.deliverer.deliver(letter_id) is Status.SCHEDULED
     assert not list(Path(settings.outbox_dir).rglob(f"{letter_id}*"))
-    runtime.store.redis.hset(f"notifier:letter:{letter_id}", "status", "queued")  # the reaper
+    assert runtime.store.claim_due(clock.now(), clock.now(), 10) == []
+    clock.advance(timedelta(seconds=UNTAKE_DELAY))
+    assert runtime.store.claim_due(clock.now(), clock.now(), 10) == [letter_id]
     assert runtime.deliverer.deliver(letter_id) is Status.SENT
+    sent = runtime.store.letter(letter_id)
+    assert sent is not None and sent.attempts == 1
     assert [value for _, value in durability.calls[-3:]] == ["sending", "sending", "sent"]
 
 
