@@ -134,7 +134,7 @@ def test_primary_killed_round_after_round_loses_and_doubles_nothing(
     the old primary a replica; no notifier process exited; every event that got a 202 is
     in the store with the letters it planned; every due letter was delivered exactly once
     at its transport or was cancelled (and listed so) and never delivered; a letter not yet
-    due never reached a transport."""
+    due never reached a transport; no process logged a traceback."""
     print(f"failover: {ROUNDS} rounds, NOTIFIER_FAILOVER_SEED={SEED}")
     chance = random.Random(SEED)
     rig = Rig(tmp_path, cluster.servers[0], redis_env=cluster.env(wait_replicas=1))
@@ -206,6 +206,9 @@ def test_primary_killed_round_after_round_loses_and_doubles_nothing(
         assert due.problems() == []
         assert feeder.refused, "the failovers never reached the case system"
         assert cpr_lines(rig.logs()) == []
+        # riding out the failovers took warnings, not a traceback storm
+        logs = [*rig.logs(), ("api", api.log.read_text(encoding="utf-8"))]
+        assert [name for name, text in logs if "Traceback" in text] == []
     finally:
         feeder.stop.set()
         api.stop()
