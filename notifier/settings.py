@@ -176,6 +176,9 @@ class Settings(BaseSettings):
     def _one_redis(self) -> Settings:
         if self.redis_url is not None and self.redis_sentinels is not None:
             raise ValueError("set NOTIFIER_REDIS_URL or NOTIFIER_REDIS_SENTINELS, not both")
+        if self.redis_db and self.redis_sentinels is None:
+            raise ValueError("NOTIFIER_REDIS_DB is for NOTIFIER_REDIS_SENTINELS (a "
+                             "NOTIFIER_REDIS_URL names its database itself)")
         if self.embedded and self.redis_wait_replicas:
             raise ValueError("NOTIFIER_REDIS_WAIT_REPLICAS needs a real Redis (the embedded "
                              "store has no replicas)")

@@ -39,14 +39,16 @@ def test_sentinels_imply_one_replica_to_confirm(clean_env: None) -> None:
 
 
 def test_bad_sentinel_settings_are_named(clean_env: None) -> None:
-    """A malformed Sentinel list, both a URL and Sentinels, or WAIT on the embedded store
-    stop the program with a message naming the variable."""
+    """A malformed Sentinel list, both a URL and Sentinels, WAIT on the embedded store, or
+    a database number beside a URL stop the program with a message naming the variable."""
     with pytest.raises(ConfigError, match=r"NOTIFIER_REDIS_SENTINELS: .*'h:port' is not"):
         load_settings(redis_sentinels="a:1,h:port")
     with pytest.raises(ConfigError, match="not both"):
         load_settings(redis_url="redis://h/0", redis_sentinels=SENTINELS)
     with pytest.raises(ConfigError, match="embedded"):
         load_settings(redis_wait_replicas=1)
+    with pytest.raises(ConfigError, match="names its database itself"):
+        load_settings(redis_url="redis://h/0", redis_db=2)
 
 
 def test_parse_sentinels_reads_hosts_and_ports() -> None:
