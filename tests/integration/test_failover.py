@@ -130,8 +130,9 @@ def test_primary_killed_round_after_round_loses_and_doubles_nothing(
         cluster: SentinelCluster, tmp_path: Path) -> None:
     """Given the API, two schedulers and two workers on Sentinel with WAIT 1, a case system
     posting events and letters coming due, when the primary is SIGKILLed in each round,
-    Sentinel promotes the replica and the old primary is restarted, then: Sentinel makes
-    the old primary a replica; no notifier process exited; every event that got a 202 is
+    Sentinel promotes the replica and the old primary is restarted, then: the pair is
+    whole again after each round (one primary, the other its replica in sync, Sentinel's
+    doing); no notifier process exited; every event that got a 202 is
     in the store with the letters it planned; every due letter was delivered exactly once
     at its transport or was cancelled (and listed so) and never delivered; a letter not yet
     due never reached a transport; no process logged a traceback."""
@@ -170,14 +171,15 @@ def test_primary_killed_round_after_round_loses_and_doubles_nothing(
             # server a still believing it is the primary (Sentinel demotes it when it sees
             # it), server b a replica of a (it finds the primary moved and follows Sentinel).
             old.start()
-            cluster.wait_rejoined(old)
+            paired = cluster.wait_paired()
             wait_for(lambda at=killed_at: feeder.window(at)[1] < float("inf"),
                      60, lambda: "no 202 after the failover")
             gap, down = feeder.window(killed_at)
             windows.append((round(promoted, 2), round(down, 2), round(gap, 2)))
             print(f"round {round_ + 1}: primary :{old.port} killed, :{new.port} promoted after "
                   f"{promoted:.2f} s; the API answered 202 again {down:.2f} s after the kill "
-                  f"({gap:.2f} s between 202s)")
+                  f"({gap:.2f} s between 202s); then :{paired.port} primary, "
+                  f":{cluster.other(paired).port} its replica")
             listed |= rig.close_case(closing[round_])
         time.sleep(1.0)
         feeder.stop.set()
