@@ -25,12 +25,13 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, *, aof: bool) -> None:
+    def __init__(self, *, aof: bool, extra: tuple[str, ...] = ()) -> None:
         found = shutil.which("redis-server")
         if found is None:
             raise SystemExit("bench: redis-server is not installed (apt-get install redis-server)")
         self.binary = found
         self.aof = aof
+        self.extra = extra  # more redis-server arguments (--replicaof: bench/replication.py)
         self.port = free_port()
         self.directory = Path(tempfile.mkdtemp(prefix="notifier-bench-redis-"))
         self.process: subprocess.Popen[bytes] | None = None
@@ -54,7 +55,7 @@ class RedisServer:
         self.process = subprocess.Popen(  # noqa: S603 (our own binary and arguments)
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
              "--dir", str(self.directory), "--save", "", "--protected-mode", "no",
-             *persistence],
+             *persistence, *self.extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import dramatiq
+import redis
 
 from notifier import names
 from notifier.delivery import Deliverer
+from notifier.logging import get_logger
+
+log = get_logger(__name__)
 
 TIME_LIMIT_MS = 10 * 60 * 1000
 
 
 def declare_actors(broker: dramatiq.Broker, deliverer: Deliverer) -> dramatiq.Actor:  # type: ignore[type-arg]
     def deliver_letter(letter_id: str) -> None:
-        deliverer.deliver(letter_id)
+        try:
+            deliverer.deliver(letter_id)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            # Redis down or failing over (issue 15): one line, not a traceback per message.
+            # A taken letter is re-queued when its lease expires; an untaken one never left.
+            log.warning("letter.redis_unavailable", letter_id=letter_id, error=str(exc)[:200])
 
     # No max_retries: the Retries middleware is left out of the broker on purpose.
     return dramatiq.Actor(

@@ -25,6 +25,7 @@ from notifier.models import CaseState, ChannelName, Letter, Receipt, Recipient, 
 from notifier.pdf import PdfRenderer, sha256
 from notifier.planner import Planner
 from notifier.render import Renderer
+from notifier.replication import NotReplicated
 from notifier.settings import Settings
 from notifier.store import Store
 
@@ -33,6 +34,7 @@ log = get_logger(__name__)
 ALERT_KIND = "delivery_failed"
 MAX_RETRY_DELAY = 3600  # seconds; the backoff doubles up to this, then stays
 RECORD_RETRY_PAUSES = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds; well inside the lease
+UNTAKE_DELAY = 5  # seconds; a letter whose take no replica confirmed is due again then
 
 
 class Deliverer:
@@ -72,6 +74,12 @@ class Deliverer:
             bound.info("letter.skipped", status=status.value if status else "missing")
             return status
         letter = self.store.letter(letter_id)
+        try:
+            # Issue 15: the take must survive a failover before the letter leaves, or a
+            # promoted replica would hand it to a second worker as never attempted.
+            self.store.confirm_status(letter_id, Status.SENDING)
+        except NotReplicated as exc:
+            return self._untake(letter, attempts, str(exc), now, bound)
         case = self.store.case(letter.case_id) if letter else None
         if letter is None or case is None:
             bound.error("letter.orphaned")
@@ -99,18 +107,39 @@ class Deliverer:
         for pause in (*RECORD_RETRY_PAUSES, None):
             try:
                 self.store.save_document(letter.letter_id, document)
-                self.store.transition(
+                moved = self.store.transition(
                     letter, (Status.SENDING, Status.QUEUED), Status.SENT, now,
                     fields={"sent_at": now.isoformat(), "receipt": receipt.transport_id,
                             **({"deadline": deadline} if deadline else {})},
                     audit={"channel": receipt.channel, "receipt": receipt.transport_id},
                 )
+                # Issue 15: confirmed on the replicas, or written again (a failover may have
+                # lost it: then the transition applies anew on the promoted replica).
+                if moved or self._is_sent(letter.letter_id):
+                    self.store.confirm_status(letter.letter_id, Status.SENT)
                 return
             except (redis.ConnectionError, redis.TimeoutError):
                 if pause is None:
                     raise
                 log.warning("letter.record_retry", letter_id=letter.letter_id, pause=pause)
                 time.sleep(pause)
+
+    def _untake(self, letter: Letter | None, attempts: int, error: str, now: datetime,
+                log: Any) -> Status:
+        """Give back a letter whose take the replicas did not confirm: due again shortly,
+        and not counted as an attempt (no replica for a while must not make letters dead).
+        If even this is lost in a failover, the letter's lease brings it back."""
+        log.warning("letter.take_unconfirmed", error=error[:200], retry_in_seconds=UNTAKE_DELAY)
+        if letter is not None:
+            self.store.transition(letter, (Status.SENDING,), Status.SCHEDULED, now,
+                                  due=now + timedelta(seconds=UNTAKE_DELAY),
+                                  fields={"attempts": str(max(attempts - 1, 0))},
+                                  audit={"reason": "no replica confirmed the take"})
+        return Status.SCHEDULED
+
+    def _is_sent(self, letter_id: str) -> bool:
+        current = self.store.letter(letter_id)
+        return current is not None and current.status is Status.SENT
 
     def _send(self, letter: Letter, case: CaseState, now: datetime
               ) -> tuple[Receipt, str | None, dict[str, str]]:

@@ -104,6 +104,8 @@ def accept_receipt(store: Store, catalog: Catalog, data: Any, now: datetime, *,
     if receipt.platform_status:
         fields["receipt_platform_status"] = receipt.platform_status
     recorded = store.record_receipt(letter, fields, now)
+    # Issue 15: the sender will not deliver the receipt again once we answered.
+    store.confirm_letter(letter.letter_id, "receipt_at", fields["receipt_at"])
     result = {"letter_id": letter.letter_id, "outcome": "recorded" if recorded else "duplicate"}
     if recorded and receipt.status is ReceiptStatus.FAILED:
         reason = f"Digital Post could not deliver it: {reason or 'no reason given'}"

@@ -28,6 +28,7 @@ from notifier.models import ChannelName
 from notifier.pdf import PdfRenderer
 from notifier.planner import Planner
 from notifier.render import Renderer
+from notifier.replication import Durability, sentinel_client
 from notifier.rules import load_rules
 from notifier.settings import Settings
 from notifier.store import Store
@@ -55,6 +56,9 @@ def build_planner(settings: Settings) -> Planner:
 
 
 def redis_client(settings: Settings) -> redis.Redis:
+    if settings.redis_sentinels is not None:
+        return sentinel_client(settings.redis_sentinels, settings.redis_sentinel_master,
+                               settings.redis_db)
     if settings.redis_url is None:
         return fakeredis.FakeRedis(server=fakeredis.FakeServer())
     return redis.Redis.from_url(settings.redis_url, health_check_interval=30,
@@ -113,7 +117,7 @@ def build_runtime(
     """Everything, built once. Tests pass fakes for the clock, the client and channels."""
     clock = clock or SystemClock()
     client = client if client is not None else redis_client(settings)
-    store = Store(client)
+    store = Store(client, Durability(settings.replicas_to_confirm, settings.redis_wait_timeout))
     planner = build_planner(settings)
     catalog = load_catalog(settings.letters_dir)
     renderer = Renderer(settings.letters_dir, catalog, settings.zone)

@@ -197,6 +197,19 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
 
+    # --- issue 15: Redis Sentinel and replica-confirmed writes (docs/high-availability.md)
+    redis_sentinels: str | None = Field(
+        default=None, description="host:port,host:port of Sentinels; instead of REDIS_URL")
+    redis_sentinel_master: str = Field(
+        default="notifier", min_length=1, description="The master name the Sentinels monitor")
+    redis_db: int = Field(default=0, ge=0, description="Database number (with Sentinels)")
+    redis_wait_replicas: int | None = Field(
+        default=None, ge=0, le=16,
+        description="Replicas a write must reach (WAIT) before it is acknowledged; "
+                    "unset: 1 with Sentinels, 0 without")
+    redis_wait_timeout: float = Field(
+        default=1.0, gt=0, le=30, description="Seconds to wait for the replicas to confirm")
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -236,6 +249,34 @@ class Settings(BaseSettings):
             raise ValueError("must be an https URL (http only to a loopback address)")
         return value
 
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _sentinel_list(cls, value: str | None) -> str | None:
+        if value is not None:
+            from notifier.replication import parse_sentinels
+
+            parse_sentinels(value)  # ValueError names the bad entry
+        return value
+
+    @model_validator(mode="after")
+    def _one_redis(self) -> Settings:
+        if self.redis_url is not None and self.redis_sentinels is not None:
+            raise ValueError("set NOTIFIER_REDIS_URL or NOTIFIER_REDIS_SENTINELS, not both")
+        if self.redis_db and self.redis_sentinels is None:
+            raise ValueError("NOTIFIER_REDIS_DB is for NOTIFIER_REDIS_SENTINELS (a "
+                             "NOTIFIER_REDIS_URL names its database itself)")
+        if self.embedded and self.redis_wait_replicas:
+            raise ValueError("NOTIFIER_REDIS_WAIT_REPLICAS needs a real Redis (the embedded "
+                             "store has no replicas)")
+        return self
+
+    @property
+    def replicas_to_confirm(self) -> int:
+        """How many replicas must confirm an acknowledged write (0: the primary alone)."""
+        if self.redis_wait_replicas is not None:
+            return self.redis_wait_replicas
+        return 1 if self.redis_sentinels else 0
+
     @model_validator(mode="after")
     def _transports_configured(self) -> Settings:
         uses_gateway = "http" in (self.digital_post_transport, self.print_transport)
@@ -270,7 +311,7 @@ class Settings(BaseSettings):
 
     @property
     def embedded(self) -> bool:
-        return self.redis_url is None
+        return self.redis_url is None and self.redis_sentinels is None
 
     @property
     def email_domain_list(self) -> tuple[str, ...]:

@@ -10,6 +10,7 @@ Keys (prefix ``notifier:``):
   audit:<id>           list, the case's audit trail (JSON entries, append-only)
   event:<id>           string, an applied event (idempotency and record)
   doc:<letter id>      hash, the exact document sent (for aktindsigt)
+  replication:probe    string, a counter written just before WAIT (replication.py)
   heartbeat:dispatcher string, last tick time
   heartbeat:dispatcher:seconds  string, how long the last tick took
   stats                hash, counters shared by every process for /metrics:
@@ -34,6 +35,7 @@ from notifier.errors import ConflictError
 from notifier.events import Event
 from notifier.models import CaseState, ChannelName, Letter, Status
 from notifier.planner import Plan, Planner
+from notifier.replication import Durability
 
 P = names.KEY_PREFIX
 DUE = P + "due"
@@ -80,10 +82,11 @@ class Applied:
 
 
 class Store:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, durability: Durability | None = None) -> None:
         # redis-py types replies as bytes | str (it depends on decode_responses); we never
         # decode responses, so the client is used untyped and replies are bytes.
         self.redis: Any = client
+        self.durability = durability or Durability()
         self._claim = self.redis.register_script(_script("claim.lua"))
         self._reap = self.redis.register_script(_script("reap.lua"))
         self._begin = self.redis.register_script(_script("begin_send.lua"))
@@ -161,14 +164,35 @@ class Store:
         return {k.decode(): float(v) for k, v in self.redis.hgetall(STATS).items()}
 
     # --- events -------------------------------------------------------------------------
-    def apply_event(self, event: Event, planner: Planner, now: datetime) -> Applied:
+    def apply_event(self, event: Event, planner: Planner, now: datetime, *,
+                    confirm: bool = True) -> Applied:
         """Plan ``event`` against the case's current state and persist it atomically.
 
         Optimistic: the case, its letters and the event marker are WATCHed, so a worker
         starting to send a letter, or another API process, makes us re-plan instead of
-        acting on a stale view. A re-submitted event id changes nothing.
+        acting on a stale view. A re-submitted event id changes nothing. With ``confirm``
+        (else the caller calls ``confirm_events``), returns only once the event is on the
+        configured number of replicas, a duplicate too: a retry after NotReplicated finds
+        the event already on the primary, and must not be acknowledged on that alone.
         """
-        return self.apply_events([event], planner, now)[0]
+        applied = self.apply_events([event], planner, now)[0]
+        if confirm:
+            self.confirm_events([event.event_id])
+        return applied
+
+    def confirm_events(self, event_ids: Iterable[str]) -> None:
+        """Raise NotReplicated unless these events are on enough replicas (replication.py)."""
+        self.durability.confirm(self.redis, [f"{P}event:{i}" for i in event_ids])
+
+    def confirm_status(self, letter_id: str, status: Status) -> None:
+        """Raise NotReplicated unless the letter's ``status`` is on enough replicas."""
+        self.confirm_letter(letter_id, "status", status.value)
+
+    def confirm_letter(self, letter_id: str, field: str | None = None,
+                       value: str | None = None) -> None:
+        """Raise NotReplicated unless the letter (with ``field`` = ``value``) is on enough
+        replicas."""
+        self.durability.confirm(self.redis, [LETTER + letter_id], field, value)
 
     def apply_events(self, events: Sequence[Event], planner: Planner, now: datetime
                      ) -> list[Applied]:

@@ -105,6 +105,7 @@ def create_letter(runtime: Runtime, case_id: str, request: LetterRequest, *, by:
         created = False
         if existing.kind != request.kind:
             raise ConflictError.single("idempotency_key", "already used for another letter")
+    runtime.store.confirm_letter(letter_id)  # issue 15: on the replicas before the answer
     catalog, calendar = runtime.renderer.catalog, runtime.planner.calendar
     return letter_view(existing, catalog, calendar), created
 

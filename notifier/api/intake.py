@@ -76,7 +76,9 @@ def ingest(store: Store, planner: Planner, events: Sequence[Event], now: datetim
            locate: Locate, email_domains: tuple[str, ...] = ()) -> list[Outcome]:
     """Apply the events all or nothing (one MULTI/EXEC); InputError for a date too far
     ahead or an address outside ``email_domains``, ConflictError if a case's state refuses
-    one: either way nothing is stored."""
+    one: either way nothing is stored. NotReplicated (503) if the replicas did not confirm
+    them in time (issue 15): stored, not acknowledged; the case system retries the same
+    ids, which is safe."""
     problems = [e for i, event in enumerate(events) for e in [
         *horizon_errors({"occurred_at": event.occurred_at, "data": event.data.model_dump()},
                         now, locate(i)),
@@ -92,6 +94,7 @@ def ingest(store: Store, planner: Planner, events: Sequence[Event], now: datetim
         raise ConflictError([FieldError(prefix + e.field, e.message) for e in exc.errors],
                             where="nothing from the request was stored") from None
     outcomes = {index: Outcome.of(result) for index, result in zip(order, applied, strict=True)}
+    store.confirm_events(e.event_id for e in events)  # one WAIT for the whole batch
     return [outcomes[i] for i in range(len(events))]
 
 

@@ -104,9 +104,12 @@ def cancel_letter(store: Store, letter_id: str, now: datetime, *, by: str,
     audit = {"by": by, **({"reason": redact_text(reason)[:300]} if reason else {})}
     if store.transition(letter, CANCELLABLE, Status.CANCELLED, now,
                         fields={"cancelled_by": by}, audit=audit):
+        # Issue 15: a cancel lost in a failover would let the letter go out after all.
+        store.confirm_status(letter_id, Status.CANCELLED)
         return find_letter(store, letter_id), True
     current = find_letter(store, letter_id)  # it moved on between our read and the swap
     if current.status is Status.CANCELLED:
+        store.confirm_status(letter_id, Status.CANCELLED)
         return current, False
     raise ConflictError.single(
         "status", f"the letter is {current.status}; only a scheduled, queued or held letter "

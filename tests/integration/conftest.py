@@ -40,9 +40,11 @@ class RedisServer:
     """A redis-server with AOF in ``directory``. ``kill`` (SIGKILL) and ``start`` again come
     back on the same port from the same AOF, as a supervisor would restart it."""
 
-    def __init__(self, directory: Path, appendfsync: str = "always") -> None:
+    def __init__(self, directory: Path, appendfsync: str = "always",
+                 extra: tuple[str, ...] = ()) -> None:
         self.directory = directory
         self.appendfsync = appendfsync
+        self.extra = extra  # more redis-server arguments (e.g. --replicaof, issue 15)
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -55,7 +57,8 @@ class RedisServer:
         self.process = processes.spawn(
             [REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
              "--appendonly", "yes", "--appendfsync", self.appendfsync, "--save", "",
-             "--protected-mode", "no", "--logfile", str(self.directory / "redis.log")],
+             "--protected-mode", "no", "--logfile", str(self.directory / "redis.log"),
+             *self.extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=processes.real_clock_env(),
         )
         client = redis.Redis(port=self.port)

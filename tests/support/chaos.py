@@ -89,7 +89,7 @@ class Rig:
     """Redis (owned by the test), gateway, SMTP server, and the notifier processes."""
 
     def __init__(self, tmp_path: Path, redis: RedisServer, *, lease_seconds: int = 5,
-                 threads: int = 2) -> None:
+                 threads: int = 2, redis_env: dict[str, str] | None = None) -> None:
         self.tmp_path = tmp_path
         self.redis = redis
         self.gateway = FakeGateway(validate=False).start()  # no XSD per request: throughput
@@ -108,10 +108,17 @@ class Rig:
             NOTIFIER_SMTP_HOST="127.0.0.1", NOTIFIER_SMTP_PORT=str(self.smtp.port),
             NOTIFIER_SMTP_TLS="none", NOTIFIER_SMTP_TIMEOUT="10",
         )
+        # redis_env: the NOTIFIER_REDIS_* settings to use instead of redis.url (Sentinel)
+        redis_settings: dict[str, object] = {"redis_url": redis.url}
+        if redis_env:
+            del self.env["NOTIFIER_REDIS_URL"]
+            self.env.update(redis_env)
+            redis_settings = {k.removeprefix("NOTIFIER_").lower(): v
+                              for k, v in redis_env.items()}
         self.clock = SimulatedClock(PAST)
         with without_notifier_env():
-            settings = load_settings(redis_url=redis.url, outbox_dir=self.outbox,
-                                     lease_seconds=lease_seconds)
+            settings = load_settings(outbox_dir=self.outbox, lease_seconds=lease_seconds,
+                                     **redis_settings)
         self.runtime: Runtime = build_runtime(settings, clock=self.clock)
         self.procs: list[Proc] = []
 
