@@ -176,11 +176,11 @@ class Rig:
                 yield proc.name, proc.log.read_text(encoding="utf-8", errors="replace")
 
     # --- letters ------------------------------------------------------------------------
-    def open_cases(self, count: int) -> list[str]:
-        """Open ``count`` cases by real events (each plans six letters, all due at once);
-        returns the case ids."""
+    def open_cases(self, count: int, first: int = 0) -> list[str]:
+        """Open ``count`` cases by real events (each plans the rules' letters for an
+        opening, all due at once); returns the case ids."""
         cases = []
-        for n in range(count):
+        for n in range(first, first + count):
             opened = opening(n, "CHAOS")
             self.runtime.store.apply_event(opened, self.runtime.planner, self.clock.now())
             cases.append(opened.case_id)
