@@ -17,6 +17,7 @@ from pathlib import Path
 import redis
 
 from tests.integration.conftest import RedisServer, free_port
+from tests.support import processes
 
 SENTINEL = shutil.which("redis-sentinel")
 MASTER = "notifier"
@@ -72,9 +73,11 @@ class SentinelCluster:
                 f"sentinel failover-timeout {MASTER} {FAILOVER_TIMEOUT_MS}",
                 f"sentinel parallel-syncs {MASTER} 1", ""]))
             assert SENTINEL is not None
-            self.sentinels.append(subprocess.Popen([SENTINEL, str(conf)],
-                                                   stdout=subprocess.DEVNULL,
-                                                   stderr=subprocess.DEVNULL))
+            # Real clock: Sentinel is redis-server, which libfaketime cannot preload into.
+            self.sentinels.append(processes.spawn([SENTINEL, str(conf)],
+                                                  stdout=subprocess.DEVNULL,
+                                                  stderr=subprocess.DEVNULL,
+                                                  env=processes.real_clock_env()))
         until(self._sentinels_agree, 30, "three Sentinels that see the replica and each other")
 
     def _sentinels_agree(self) -> bool:
