@@ -27,7 +27,7 @@ from pydantic import (
 from notifier.bounds import check_date
 from notifier.errors import FieldError, InputError
 from notifier.identifiers import cpr_problem, cvr_problem, looks_like_cpr, normalize_cpr
-from notifier.plaintext import email_address, multi_line, one_line, unix_newlines
+from notifier.plaintext import email_address, multi_line, one_line, printable, unix_newlines
 
 CASE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 EVENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -75,12 +75,13 @@ def _cvr(value: str) -> str:
 
 IsoDate = Annotated[date, BeforeValidator(_iso_date), AfterValidator(check_date)]
 AwareDateTime = Annotated[datetime, BeforeValidator(_aware_datetime), AfterValidator(check_date)]
-# Free text and ids: no control characters, no CPR number in any spelling (issue 17).
+# Free text and ids: no control characters, no CPR number in any spelling (issue 17), and
+# only characters the letter fonts print (a CJK name would be printed as empty boxes).
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
-                 AfterValidator(one_line)]
+                 AfterValidator(one_line), AfterValidator(printable)]
 LongText = Annotated[str, BeforeValidator(unix_newlines),
                      StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000),
-                     AfterValidator(multi_line)]
+                     AfterValidator(multi_line), AfterValidator(printable)]
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,64}$"),
                AfterValidator(one_line)]
 Cpr = Annotated[str, StringConstraints(strict=True), AfterValidator(_cpr)]

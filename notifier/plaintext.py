@@ -53,6 +53,15 @@ def script_problem(value: str) -> str | None:
             "use Latin, Greek or Cyrillic letters")
 
 
+def printable(value: str) -> str:
+    """A pydantic after-validator for text a letter prints (names, addresses, decision
+    texts): refused at intake, naming the field, rather than laid out as missing glyphs."""
+    problem = script_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
 def unix_newlines(value: object) -> object:
     """A pydantic before-validator: CRLF (what browsers send from a textarea, and Windows
     systems write) becomes LF; a lone CR is still refused."""

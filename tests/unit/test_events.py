@@ -18,6 +18,7 @@ from notifier.events import (
     parse_event,
     parse_event_json,
 )
+from tests.conftest import BASE_OPEN
 
 CPR = "0101901234"
 CPR_DASHED = "010190-1234"
@@ -465,3 +466,32 @@ def test_input_is_not_mutated() -> None:
     before = copy.deepcopy(raw)
     parse_event(raw)
     assert raw == before
+
+
+@pytest.mark.parametrize(("path", "value"), [
+    (("citizen", "name"), "王小明"),
+    (("citizen", "address", "city"), "東京"),
+    (("employer", "name"), "Bageri 🍞"),
+])
+def test_text_the_fonts_cannot_print_is_refused_naming_the_field(
+        path: tuple[str, ...], value: str) -> None:
+    """Given a name or address in a script the letter fonts lack (issue 17), the event is
+    refused with the field and the code point named, instead of a letter of empty boxes."""
+    raw = copy.deepcopy(BASE_OPEN)
+    target = raw["data"]
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    with pytest.raises(InputError) as caught:
+        parse_event(raw)
+    (error,) = caught.value.errors
+    assert error.field == "data." + ".".join(path)
+    assert "U+" in error.message and "fonts cannot print" in error.message
+
+
+def test_danish_and_other_european_names_are_accepted() -> None:
+    """Names in Latin (with Danish, Sami, Polish letters), Greek and Cyrillic pass."""
+    for name in ("Søren Ærø Åberg", "Ánde Ŋuolla", "Zdzisław Łukasiewicz", "Νίκος", "Анна"):
+        raw = copy.deepcopy(BASE_OPEN)
+        raw["data"]["citizen"]["name"] = name
+        assert parse_event(raw).data.citizen.name == name  # type: ignore[union-attr]
