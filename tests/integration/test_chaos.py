@@ -50,9 +50,8 @@ def test_sigkilled_workers_and_dispatchers_lose_and_double_nothing(
     chance = random.Random(SEED)
     rig = Rig(tmp_path, own_redis)
     try:
-        cases = rig.open_cases(1)
-        own = len(rig.letters())  # what the rules plan for an opening (6, or 7 since #11)
-        cases += rig.open_cases(max(0, int(LETTERS * AT_ONCE) // own - 1), first=1)
+        own = rig.planned_by_opening()
+        cases = rig.open_cases(max(1, int(LETTERS * AT_ONCE) // own))
         spread = LETTERS - own * len(cases)
         per_case, extra = divmod(spread, len(cases))
         run_seconds = ROUNDS * 1.5  # the mean time between kills

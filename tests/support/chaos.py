@@ -28,7 +28,7 @@ from pathlib import Path
 import trustme
 
 from notifier.beskedfordeler import accept_post_status
-from notifier.clock import SimulatedClock
+from notifier.clock import SimulatedClock, SystemClock
 from notifier.events import Event
 from notifier.identifiers import letter_id, looks_like_cpr
 from notifier.logging import redact_text
@@ -186,6 +186,12 @@ class Rig:
             cases.append(opened.case_id)
         return cases
 
+    def planned_by_opening(self) -> int:
+        """How many letters the rules plan for one case opening (a dry run of the pure
+        planner): the tests count with it instead of a number that changes with the rules."""
+        probe = opening(0, "PROBE")
+        return len(self.runtime.planner.apply(None, {}, probe, self.clock.now()).planned)
+
     def close_case(self, case_id: str) -> set[str]:
         """Apply ``case_closed``; returns the letter ids its result lists as cancelled."""
         return self._cancelling(event(
@@ -241,8 +247,9 @@ class Rig:
         for letter_id_ in list(self.gateway.accepted):
             found = store.letter(letter_id_)
             if found is not None and found.status is Status.UNCERTAIN:
+                # Received now (the rig's clock stays in the past so letters are due).
                 accept_post_status(store, self.runtime.renderer.catalog,
-                                   modtag_besked_input(letter_id_), self.clock.now())
+                                   modtag_besked_input(letter_id_), SystemClock().now())
 
     def progress(self) -> str:
         counts = Counter(x.status.value for x in self.letters().values())

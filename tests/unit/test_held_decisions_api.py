@@ -10,9 +10,9 @@ import pytest
 
 from notifier.clock import SimulatedClock
 from tests.conftest import local
-from tests.unit.test_api_helpers import CASE, CASEWORKER, CASEWORKER_TOKEN, Api, make_api
+from tests.unit.test_api_helpers import BASE, CASE, CASEWORKER, CASEWORKER_TOKEN, Api, make_api
 
-SAME_ORIGIN = {"origin": "http://testserver"}
+SAME_ORIGIN = {"origin": BASE}
 
 
 def by_kind(api: Api, kind: str) -> list[dict[str, Any]]:
