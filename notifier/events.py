@@ -27,7 +27,14 @@ from pydantic import (
 from notifier.bounds import check_date
 from notifier.errors import FieldError, InputError
 from notifier.identifiers import cpr_problem, cvr_problem, looks_like_cpr, normalize_cpr
-from notifier.plaintext import email_address, multi_line, one_line, printable, unix_newlines
+from notifier.plaintext import (
+    email_address,
+    multi_line,
+    not_blank,
+    one_line,
+    printable,
+    unix_newlines,
+)
 
 CASE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 EVENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -81,7 +88,8 @@ Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
                  AfterValidator(one_line), AfterValidator(printable)]
 LongText = Annotated[str, BeforeValidator(unix_newlines),
                      StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000),
-                     AfterValidator(multi_line), AfterValidator(printable)]
+                     AfterValidator(not_blank), AfterValidator(multi_line),
+                     AfterValidator(printable)]
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,64}$"),
                AfterValidator(one_line)]
 Cpr = Annotated[str, StringConstraints(strict=True), AfterValidator(_cpr)]

@@ -53,6 +53,14 @@ def script_problem(value: str) -> str | None:
             "use Latin, Greek or Cyrillic letters")
 
 
+def not_blank(value: str) -> str:
+    """A pydantic after-validator: with a before-validator in the same Annotated, pydantic
+    strips the text but no longer applies min_length, so "   " would come in as ""."""
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
 def printable(value: str) -> str:
     """A pydantic after-validator for text a letter prints (names, addresses, decision
     texts): refused at intake, naming the field, rather than laid out as missing glyphs."""

@@ -34,7 +34,14 @@ from notifier.errors import ConflictError, FieldError, InputError, RenderError
 from notifier.events import CASE_ID, AwareDateTime, Id, IsoDate
 from notifier.identifiers import letter_id as derive_letter_id
 from notifier.models import CaseState, Letter, Recipient, Status
-from notifier.plaintext import NO_CPR, one_line, script_problem, text_problem, unix_newlines
+from notifier.plaintext import (
+    NO_CPR,
+    not_blank,
+    one_line,
+    script_problem,
+    text_problem,
+    unix_newlines,
+)
 from notifier.planner import MissingReference
 from notifier.render import Rendered, missing_values
 from notifier.rules import SCOPES
@@ -42,7 +49,8 @@ from notifier.runtime import Runtime
 
 ADHOC = "adhoc"
 Paragraph = Annotated[str, BeforeValidator(unix_newlines),
-                      StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
+                      StringConstraints(strip_whitespace=True, min_length=1, max_length=5000),
+                      AfterValidator(not_blank)]
 Subject = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 # Which request field to fix when the template misses a value under this context root.
 _FIELD_FOR = {"adhoc": "paragraphs", "meeting": "meeting_id", "decision": "decision_id",

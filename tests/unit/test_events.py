@@ -495,3 +495,29 @@ def test_danish_and_other_european_names_are_accepted() -> None:
         raw = copy.deepcopy(BASE_OPEN)
         raw["data"]["citizen"]["name"] = name
         assert parse_event(raw).data.citizen.name == name  # type: ignore[union-attr]
+
+
+def test_blank_long_text_is_refused_not_stored_empty() -> None:
+    """Given a decision text of only spaces (found by the event fuzzer), the event is
+    refused naming the field, instead of being accepted as "" and refused on re-reading."""
+    raw = {"event_id": "evt-1", "type": "decision_made", "case_id": "SDP-FUZZ-1",
+           "occurred_at": "2026-11-23T10:15:00+01:00",
+           "data": {"decision_id": "d-1", "title": "Afgørelse om sygedagpenge",
+                    "outcome": "granted", "decision_text": "   \n ",
+                    "reasoning": "Du opfylder betingelserne.",
+                    "legal_basis": ["sygedagpengeloven § 7"]}}
+    with pytest.raises(InputError) as caught:
+        parse_event(raw)
+    assert [(e.field, e.message) for e in caught.value.errors] == [
+        ("data.decision_text", "must not be empty")]
+
+
+def test_blank_adhoc_paragraph_is_refused() -> None:
+    """An ad-hoc letter paragraph of only whitespace is refused, not sent as an empty one."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from notifier.api.adhoc import Paragraph
+
+    with pytest.raises(ValidationError, match="must not be empty"):
+        TypeAdapter(Paragraph).validate_python(" \r\n ")
+    assert TypeAdapter(Paragraph).validate_python(" Hej ") == "Hej"
