@@ -115,6 +115,12 @@ class CallbackOutbox:
         ids = [i.decode() for i in self.redis.zrange(CALLBACKS_DEAD, 0, limit - 1)]
         return [{"item_id": i, **(self.item(i) or {})} for i in ids]
 
+    def letters_with_items(self) -> list[str]:
+        """Every letter that has callback items (a scan: for operators' replays only)."""
+        found = {key.decode().removeprefix(CALLBACK).rpartition(".")[0]
+                 for key in self.redis.scan_iter(match=CALLBACK + "*", count=1000)}
+        return sorted(found)
+
     def letter_items(self, letter_id: str) -> list[str]:
         count = int(self.redis.hget(LETTER + letter_id, "callbacks") or 0)
         return [f"{letter_id}.{seq}" for seq in range(1, count + 1)]

@@ -287,3 +287,42 @@ def test_settings_refuse_bad_callback_configuration(clean_env: None, url: str,
     with pytest.raises(ConfigError, match=problem):
         load_settings(callback_url=url, **extra)
 
+
+
+def test_cli_status_replay_and_metrics(runtime: Runtime, clock: SimulatedClock,
+                                       monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """`notifier callbacks status` counts pending and dead items, `replay --case` makes a
+    dead one pending again (and `--letter` of an unknown letter replays nothing), and
+    /metrics shows both gauges."""
+    from notifier import callbacks_cli
+    from notifier.api.metrics import render_metrics
+
+    runtime.store.apply_event(opening_event(), runtime.planner, clock.now())
+    letters = list(runtime.store.case_letters("SDP-2026-0042").values())
+    for letter in letters[:2]:
+        runtime.store.transition(letter, (Status.SCHEDULED,), Status.CANCELLED, clock.now())
+    outbox = CallbackOutbox(runtime.store)
+    outbox.dead(f"{letters[0].letter_id}.1", clock.now(), "gave up: HTTP 500")
+    monkeypatch.setattr("notifier.api.commands.stored_runtime", lambda settings: runtime)
+    status = callbacks_cli.cmd_status(runtime.settings, _args(json=True))
+    assert status == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["pending"], shown["dead"]) == (1, 1)
+    assert shown["dead_items"][0]["last_error"] == "gave up: HTTP 500"
+    metrics = render_metrics(runtime.store, clock).decode()
+    assert "notifier_callbacks_pending 1.0" in metrics
+    assert "notifier_callbacks_dead 1.0" in metrics
+    callbacks_cli.cmd_replay(runtime.settings, _args(letter="0" * 8, case=None, since=None,
+                                                     until=None))
+    assert capsys.readouterr().out.strip() == "replayed 0 callback(s)"
+    callbacks_cli.cmd_replay(runtime.settings, _args(letter=None, case="SDP-2026-0042",
+                                                     since=None, until=None))
+    assert capsys.readouterr().out.strip() == "replayed 2 callback(s)"
+    assert outbox.counts() == {"pending": 2, "dead": 0}
+
+
+def _args(**values: Any) -> Any:
+    import argparse
+
+    return argparse.Namespace(**values)
