@@ -40,7 +40,6 @@ from notifier.store import CALLBACK, CALLBACKS_DEAD, CALLBACKS_DUE, LETTER, STAT
 
 log = get_logger(__name__)
 
-MAX_BACKOFF_SECONDS = 3600  # the retry delay doubles up to this, then stays
 # Item detail fields passed on in ``data`` (the rest, e.g. internal counters, stay home).
 DETAIL_FIELDS = ("sent_at", "deadline", "receipt", "cancelled_by", "reason", "released_by",
                  "receipt_status", "receipt_at", "receipt_reason", "receipt_platform_status")
@@ -196,9 +195,10 @@ class CallbackSender:
         item_id = f"{item['letter_id']}.{item['seq']}"
         created = datetime.fromtimestamp(float(item["created"]), UTC)
         attempts = int(item.get("attempts", "0")) + 1
-        delay = min(self.settings.callback_retry_base_seconds * 2 ** (attempts - 1),
-                    MAX_BACKOFF_SECONDS)
-        delay = max(delay, min(retry_after or 0, MAX_BACKOFF_SECONDS))
+        longest = self.settings.callback_retry_max_seconds
+        delay = min(self.settings.callback_retry_base_seconds * 2 ** min(attempts - 1, 30),
+                    longest)
+        delay = max(delay, min(retry_after or 0, longest))
         if (now - created).total_seconds() + delay > self.settings.callback_dead_seconds:
             return self._dead(item_id, now, f"gave up: {error}", log)
         self.outbox.retry(item_id, now + timedelta(seconds=delay), error)

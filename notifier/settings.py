@@ -218,7 +218,9 @@ class Settings(BaseSettings):
         default=None, description="Comma-separated whsec_ secrets; the first signs (rotation)")
     callback_timeout: float = Field(default=10.0, gt=0, le=120, description="Seconds per POST")
     callback_retry_base_seconds: int = Field(
-        default=10, ge=1, description="First retry delay; it doubles up to an hour")
+        default=10, ge=1, description="First retry delay; it doubles up to the maximum")
+    callback_retry_max_seconds: int = Field(
+        default=3600, ge=1, description="Longest delay between two attempts")
     callback_dead_seconds: int = Field(
         default=3 * 86400, ge=60, description="A callback not accepted by then is dead")
 
