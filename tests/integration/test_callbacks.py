@@ -39,12 +39,13 @@ SECRET = "whsec_" + base64.b64encode(b"integration-test-secret-32-bytes").decode
 CASES = 4
 
 
-def pump(runtime: Runtime) -> int:
+def pump(runtime: Runtime, ahead: timedelta) -> int:
     """A dispatcher tick's callback part: claim the due items with a lease and enqueue
     them. Items the workers wrote are due by the real clock; those this test wrote (the
     cancellations, the receipt) by its simulated one, which starts at the next send window
-    (ahead of the real clock outside working hours): whichever is later claims both."""
-    now = max(SystemClock().now(), runtime.clock.now())
+    (``ahead`` of the real clock outside working hours): the tick runs that far ahead, on
+    the real clock's pace, so it claims both and leases still run out."""
+    now = SystemClock().now() + ahead
     items = CallbackOutbox(runtime.store).claim(now, now + timedelta(seconds=10), 100)
     enqueue_all(runtime.broker, [callback_message(i) for i in items])
     return len(items)
@@ -65,6 +66,7 @@ def test_every_status_reaches_the_receiver_once(redis_url: str, tmp_path: Path,
     settings = load_settings(redis_url=redis_url, outbox_dir=outbox_dir, callback_url=url,
                              callback_secrets=SECRET)
     clock = clock_at_real_now(settings)
+    ahead = max(clock.now() - SystemClock().now(), timedelta(0))
     runtime = build_runtime(settings, clock=clock)
     for n in range(CASES):
         runtime.store.apply_event(
@@ -82,7 +84,7 @@ def test_every_status_reaches_the_receiver_once(redis_url: str, tmp_path: Path,
     wait_for(lambda: all(runtime.store.letter(i).status.final  # type: ignore[union-attr]
                          for i in claimed), timeout=120)
     # The receiver is down: the worker retries (connection refused), then is killed.
-    wait_for(lambda: pump(runtime) > 0 and "callback.retry" in
+    wait_for(lambda: pump(runtime, ahead) > 0 and "callback.retry" in
              (tmp_path / "w1.log").read_text(), timeout=60)
     first.send_signal(signal.SIGKILL)
     first.wait(10)
@@ -109,7 +111,7 @@ def test_every_status_reaches_the_receiver_once(redis_url: str, tmp_path: Path,
     wait_started(tmp_path / "w2.log")
     outbox = CallbackOutbox(runtime.store)
     try:
-        wait_for(lambda: pump(runtime) >= 0 and outbox.counts()["pending"] == 0, timeout=180)
+        wait_for(lambda: pump(runtime, ahead) >= 0 and outbox.counts()["pending"] == 0, timeout=180)
     finally:
         assert stop(second) == 0
     assert outbox.counts() == {"pending": 0, "dead": 0}
