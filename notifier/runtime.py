@@ -130,7 +130,7 @@ def build_runtime(
     channels = channels or build_channels(settings, clock)
     broker = build_broker(client)
     deliverer = Deliverer(store, planner, renderer, pdf, channels, clock, settings)
-    callbacks = (CallbackSender(store, catalog, pdf, clock, settings)
+    callbacks = (CallbackSender(store, catalog, pdf, clock, settings, stamp=SystemClock())
                  if settings.callback_url is not None else None)
     declare_actors(broker, deliverer, callbacks)
     dispatcher = Dispatcher(store, broker, clock, settings,

@@ -326,3 +326,25 @@ def _args(**values: Any) -> Any:
     import argparse
 
     return argparse.Namespace(**values)
+
+
+def test_the_dispatcher_tick_enqueues_due_callbacks_once_per_lease(runtime: Runtime,
+                                                                   clock: SimulatedClock
+                                                                   ) -> None:
+    """A tick claims a due callback item and enqueues its id for the deliver_callback
+    actor; the next tick within the lease does not enqueue it again, one after does."""
+    [letter, *_] = runtime.store.apply_event(opening_event(), runtime.planner,
+                                             clock.now()).planned
+    runtime.store.transition(letter, (Status.SCHEDULED,), Status.CANCELLED, clock.now())
+    queue = "notifier:dramatiq:callbacks.msgs"
+
+    def enqueued() -> list[str]:
+        return [json.loads(m)["args"][0] for m in runtime.client.hvals(queue)]
+
+    runtime.dispatcher.tick()
+    assert enqueued() == [f"{letter.letter_id}.1"]
+    runtime.dispatcher.tick()
+    assert len(enqueued()) == 1
+    clock.advance(timedelta(seconds=runtime.settings.lease_seconds + 1))
+    runtime.dispatcher.tick()
+    assert enqueued() == [f"{letter.letter_id}.1"] * 2
