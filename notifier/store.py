@@ -444,18 +444,21 @@ class Store:
         """Store a Digital Post business receipt on its letter, with an audit entry, once:
         False if the letter already holds exactly this receipt (a redelivered callback)."""
         key = LETTER + letter.letter_id
+        before: list[str | None] = [None]  # the receipt status held when WATCHed
 
         def held(pipe: Any) -> bool:
-            values = pipe.hmget(key, *fields)
-            return [v.decode() if v else None for v in values] == list(fields.values())
+            values = pipe.hmget(key, "receipt_status", *fields)
+            before[0] = values[0].decode() if values[0] else None
+            return [v.decode() if v else None for v in values[1:]] == list(fields.values())
 
         def write(pipe: Any) -> None:
             pipe.hset(key, mapping=dict(fields))
             pipe.rpush(self.audit_key(letter.case_id), _audit(
                 now, "receipt", letter_id=letter.letter_id, **fields))
-            if fields.get("receipt_status") in ("delivered", "failed"):  # issue 13
-                self.add_callback(pipe, letter.letter_id, f"letter.{fields['receipt_status']}",
-                                  now, fields)
+            # Issue 13: reported once per status (a repeated status at another time is not).
+            status = fields.get("receipt_status")
+            if status in ("delivered", "failed") and status != before[0]:
+                self.add_callback(pipe, letter.letter_id, f"letter.{status}", now, fields)
 
         return self._write_once(key, held, write)
 

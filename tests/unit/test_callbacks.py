@@ -121,7 +121,8 @@ def test_no_callback_url_writes_no_items(tmp_path: Path, clean_env: None,
 def test_cancelled_by_an_event_and_receipts_continue_the_sequence(
         runtime: Runtime, clock: SimulatedClock) -> None:
     """A sent Digital Post letter that then gets a 'delivered' receipt has items 1 (sent)
-    and 2 (delivered); the same receipt again writes nothing; letters cancelled by a
+    and 2 (delivered); the same receipt again, or the same status at another time, writes
+    nothing; letters cancelled by a
     case_closed event get letter.cancelled naming that event."""
     runtime.store.apply_event(opening_event(), runtime.planner, clock.now())
     deliver_due(runtime)
@@ -129,8 +130,10 @@ def test_cancelled_by_an_event_and_receipts_continue_the_sequence(
                 if x.status is Status.SENT and x.channel.value == "digital_post")
     receipt = {"message_uuid": sent.letter_id, "status": "delivered",
                "received_at": clock.now().isoformat()}
-    for _ in range(2):
-        accept_receipt(runtime.store, runtime.renderer.catalog, receipt, clock.now())
+    for minutes in (0, 0, -5):  # redelivered, then the same status again at another time
+        accept_receipt(runtime.store, runtime.renderer.catalog,
+                       {**receipt, "received_at": (clock.now() + timedelta(minutes=minutes)
+                                                   ).isoformat()}, clock.now())
     clock.advance(timedelta(hours=1))
     runtime.store.apply_event(event("evt-c", "case_closed", "2026-11-23T11:30:00+01:00",
                                     {"closed_on": "2026-11-23", "reason": "recovered"}),
