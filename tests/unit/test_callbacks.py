@@ -17,7 +17,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from notifier.api.held import release_letter
 from notifier.callbacks import CallbackOutbox, CallbackSender, verify
-from notifier.clock import SimulatedClock
+from notifier.clock import SimulatedClock, SystemClock
 from notifier.errors import ConfigError
 from notifier.models import Recipient, Status
 from notifier.pdf import sha256
@@ -267,7 +267,7 @@ def test_too_many_attempts_reports_dead(runtime: Runtime) -> None:
 def test_rotation_verify_accepts_any_configured_secret() -> None:
     """The reference implementation verifies a body signed with the first secret when the
     receiver holds either list order, and refuses it with only the other secret."""
-    now = datetime.now(UTC)  # the reference implementation checks against the wall clock
+    now = SystemClock().now()  # the reference implementation checks the wall clock
     body = '{"type":"letter.sent"}'
     headers = {"webhook-id": "msg_1", "webhook-timestamp": str(int(now.timestamp())),
                "webhook-signature": Webhook(SECRET_NEW).sign("msg_1", now, body)}
