@@ -6,6 +6,7 @@ import dramatiq
 import redis
 
 from notifier import names
+from notifier.callbacks import CallbackSender
 from notifier.delivery import Deliverer
 from notifier.logging import get_logger
 
@@ -14,7 +15,11 @@ log = get_logger(__name__)
 TIME_LIMIT_MS = 10 * 60 * 1000
 
 
-def declare_actors(broker: dramatiq.Broker, deliverer: Deliverer) -> dramatiq.Actor:  # type: ignore[type-arg]
+def declare_actors(broker: dramatiq.Broker, deliverer: Deliverer,
+                   callbacks: CallbackSender | None = None) -> dramatiq.Actor:  # type: ignore[type-arg]
+    if callbacks is not None:
+        declare_callback_actor(broker, callbacks)
+
     def deliver_letter(letter_id: str) -> None:
         try:
             deliverer.deliver(letter_id)
@@ -35,3 +40,20 @@ def declare_actors(broker: dramatiq.Broker, deliverer: Deliverer) -> dramatiq.Ac
         # mid-way through an HTTP or SMTP exchange leaves the pooled connection in doubt.
         options={"time_limit": TIME_LIMIT_MS},
     )
+
+
+def declare_callback_actor(broker: dramatiq.Broker,
+                           sender: CallbackSender) -> dramatiq.Actor:  # type: ignore[type-arg]
+    """Issue 13: ``deliver_callback`` sends one callback item (ids only in messages)."""
+
+    def deliver_callback(item_id: str) -> None:
+        try:
+            sender.send(item_id)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            # The item keeps its lease in the outbox: the dispatcher claims it again later.
+            log.warning("callback.redis_unavailable", callback=item_id, error=str(exc)[:200])
+
+    return dramatiq.Actor(deliver_callback, broker=broker,
+                          actor_name=names.ACTOR_DELIVER_CALLBACK,
+                          queue_name=names.QUEUE_CALLBACKS, priority=10,
+                          options={"time_limit": TIME_LIMIT_MS})

@@ -96,6 +96,10 @@ def _parser() -> argparse.ArgumentParser:
 
     register_digital_post(sub)
 
+    from notifier.callbacks_cli import register as register_callbacks  # issue 13
+
+    register_callbacks(sub)
+
     from notifier.api.commands import add_commands
 
     add_commands(sub)  # case, event, send, cancel, token: the API's operations from a shell

@@ -65,7 +65,7 @@ class Deliverer:
         lease = now + timedelta(seconds=self.settings.lease_seconds)
         resend_at = now + timedelta(seconds=self.settings.uncertain_wait_seconds)
         status, attempts = self.store.begin_send(letter_id, lease, self.settings.max_attempts,
-                                                 resend_at=resend_at)
+                                                 resend_at=resend_at, now=now)
         if status is Status.UNCERTAIN and attempts < 0:
             return self._taken_over_uncertain(letter_id, now, bound)
         # attempts == 0: not taken. A letter another worker is sending right now also

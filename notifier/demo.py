@@ -63,6 +63,7 @@ def run_demo(settings: Settings, events_path: Path | None = None) -> int:
                     _line(runtime, event.occurred_at, event.case_id,
                           f"  {_NOT_SENT[letter.status]} {letter.kind}")
         _release_until(runtime, clock, None, reported)
+        _drain_callbacks(runtime, clock)
     finally:
         worker.stop()
         runtime.close()
@@ -78,6 +79,23 @@ def _release_until(runtime: Runtime, clock: SimulatedClock, until: datetime | No
         _wait_idle(runtime)
         if claimed:
             _report_sent(runtime, reported)
+
+
+def _drain_callbacks(runtime: Runtime, clock: SimulatedClock) -> None:
+    """Issue 13: with NOTIFIER_CALLBACK_URL set, give the callbacks time to go out (the
+    simulated clock moves on a second per tick, so retries fall due), then say how many
+    are still pending."""
+    if runtime.callbacks is None:
+        return
+    outbox = runtime.callbacks.outbox
+    started = monotonic()
+    while outbox.counts()["pending"] and monotonic() - started < IDLE_TIMEOUT_SECONDS:
+        clock.advance(timedelta(seconds=1))
+        runtime.dispatcher.tick()
+        sleep(0.1)
+    counts = outbox.counts()
+    print(f"\nCallbacks til {runtime.settings.callback_url}: {counts['pending']} venter, "
+          f"{counts['dead']} opgivet (notifier callbacks status)")
 
 
 def _wait_idle(runtime: Runtime) -> None:

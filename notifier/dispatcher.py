@@ -16,6 +16,7 @@ from dramatiq.message import Message
 
 from notifier import names
 from notifier.broker import enqueue_all
+from notifier.callbacks import CallbackOutbox
 from notifier.clock import Clock
 from notifier.logging import get_logger
 from notifier.settings import Settings
@@ -37,9 +38,16 @@ def letter_message(letter_id: str) -> Message:  # type: ignore[type-arg]
                    args=(letter_id,), kwargs={}, options={})
 
 
+def callback_message(item_id: str) -> Message:  # type: ignore[type-arg]
+    return Message(queue_name=names.QUEUE_CALLBACKS, actor_name=names.ACTOR_DELIVER_CALLBACK,
+                   args=(item_id,), kwargs={}, options={})
+
+
 class Dispatcher:
-    def __init__(self, store: Store, broker: Broker, clock: Clock, settings: Settings) -> None:
+    def __init__(self, store: Store, broker: Broker, clock: Clock, settings: Settings,
+                 callbacks: CallbackOutbox | None = None) -> None:
         self.store = store
+        self.callbacks = callbacks  # issue 13: the callback outbox, when callbacks are on
         self.broker = broker
         self.clock = clock
         self.batch = settings.claim_batch
@@ -76,6 +84,10 @@ class Dispatcher:
             claimed += len(ids)
             if len(ids) < limit:
                 break
+        if self.callbacks is not None:
+            # Issue 13: due callback items, leased like letters; a worker sends each.
+            items = self.callbacks.claim(now, now + self.lease, self.batch)
+            enqueue_all(self.broker, [callback_message(i) for i in items])
         tick = Tick(claimed, len(requeued), perf_counter() - started)
         self.store.record_tick(tick.seconds)
         if claimed or requeued:

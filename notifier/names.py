@@ -9,3 +9,6 @@ QUEUE_LETTERS: Final = "letters"
 ACTOR_DELIVER_LETTER: Final = "deliver_letter"
 
 DISPATCH_JOB_ID: Final = "notifier-dispatch"
+
+QUEUE_CALLBACKS: Final = "callbacks"  # issue 13: signed status callbacks
+ACTOR_DELIVER_CALLBACK: Final = "deliver_callback"

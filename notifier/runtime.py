@@ -13,6 +13,7 @@ import redis
 from notifier.actors import declare_actors
 from notifier.broker import build_broker
 from notifier.calendar import ClosedDays, DanishCalendar
+from notifier.callbacks import CallbackOutbox, CallbackSender
 from notifier.catalog import load_catalog
 from notifier.channels.base import Channel
 from notifier.channels.digital_post import DigitalPost, FileTransport, MemoTransport
@@ -100,11 +101,14 @@ class Runtime:
     deliverer: Deliverer
     dispatcher: Dispatcher
     channels: dict[ChannelName, Channel] = field(default_factory=dict)
+    callbacks: CallbackSender | None = None  # issue 13: with NOTIFIER_CALLBACK_URL
 
     def close(self) -> None:
         """Close the channels' connections (SMTP, the gateway's HTTP pool)."""
         for channel in self.channels.values():
             channel.close()
+        if self.callbacks is not None:
+            self.callbacks.close()
 
 
 def build_runtime(
@@ -117,7 +121,8 @@ def build_runtime(
     """Everything, built once. Tests pass fakes for the clock, the client and channels."""
     clock = clock or SystemClock()
     client = client if client is not None else redis_client(settings)
-    store = Store(client, Durability(settings.replicas_to_confirm, settings.redis_wait_timeout))
+    store = Store(client, Durability(settings.replicas_to_confirm, settings.redis_wait_timeout),
+                  callbacks=settings.callback_url is not None)
     planner = build_planner(settings)
     catalog = load_catalog(settings.letters_dir)
     renderer = Renderer(settings.letters_dir, catalog, settings.zone)
@@ -125,7 +130,10 @@ def build_runtime(
     channels = channels or build_channels(settings, clock)
     broker = build_broker(client)
     deliverer = Deliverer(store, planner, renderer, pdf, channels, clock, settings)
-    declare_actors(broker, deliverer)
-    dispatcher = Dispatcher(store, broker, clock, settings)
+    callbacks = (CallbackSender(store, catalog, pdf, clock, settings, stamp=SystemClock())
+                 if settings.callback_url is not None else None)
+    declare_actors(broker, deliverer, callbacks)
+    dispatcher = Dispatcher(store, broker, clock, settings,
+                            CallbackOutbox(store) if callbacks is not None else None)
     return Runtime(settings, clock, client, store, planner, renderer, pdf, broker, deliverer,
-                   dispatcher, channels)
+                   dispatcher, channels, callbacks)

@@ -210,6 +210,20 @@ class Settings(BaseSettings):
     redis_wait_timeout: float = Field(
         default=1.0, gt=0, le=30, description="Seconds to wait for the replicas to confirm")
 
+    # --- issue 13: signed callbacks to the case system (Standard Webhooks) -------------
+    callback_url: str | None = Field(
+        default=None, description="Where status callbacks go (https; http only to loopback); "
+                                  "unset: no callbacks are written")
+    callback_secrets: SecretStr | None = Field(
+        default=None, description="Comma-separated whsec_ secrets; the first signs (rotation)")
+    callback_timeout: float = Field(default=10.0, gt=0, le=120, description="Seconds per POST")
+    callback_retry_base_seconds: int = Field(
+        default=10, ge=1, description="First retry delay; it doubles up to the maximum")
+    callback_retry_max_seconds: int = Field(
+        default=3600, ge=1, description="Longest delay between two attempts")
+    callback_dead_seconds: int = Field(
+        default=3 * 86400, ge=60, description="A callback not accepted by then is dead")
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -237,7 +251,7 @@ class Settings(BaseSettings):
             raise ValueError(problem)
         return value
 
-    @field_validator("gateway_url", "postforespoerg_url", "sts_url", "token_url")
+    @field_validator("gateway_url", "postforespoerg_url", "sts_url", "token_url", "callback_url")
     @classmethod
     def _gateway_scheme(cls, value: str | None) -> str | None:
         if value is None:
@@ -305,6 +319,24 @@ class Settings(BaseSettings):
         if missing:
             raise ValueError(f"{', '.join(missing)}: required when a transport is 'http'")
 
+    @model_validator(mode="after")
+    def _callbacks_configured(self) -> Settings:
+        """Issue 13: a callback URL needs at least one valid Standard Webhooks secret."""
+        if self.callback_url is None:
+            return self
+        if not self.callback_secret_list:
+            raise ValueError("NOTIFIER_CALLBACK_SECRETS is required with NOTIFIER_CALLBACK_URL")
+        for number, secret in enumerate(self.callback_secret_list, start=1):
+            if not _webhook_secret(secret):
+                raise ValueError(f"NOTIFIER_CALLBACK_SECRETS: secret {number} is not a "
+                                 "whsec_ secret (whsec_ + base64 of at least 24 bytes)")
+        return self
+
+    @property
+    def callback_secret_list(self) -> tuple[str, ...]:
+        raw = self.callback_secrets.get_secret_value() if self.callback_secrets else ""
+        return tuple(s.strip() for s in raw.split(",") if s.strip())
+
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
@@ -320,6 +352,20 @@ class Settings(BaseSettings):
     @property
     def trusted_proxy_list(self) -> frozenset[str]:
         return frozenset(p.strip() for p in self.trusted_proxies.split(",") if p.strip())
+
+
+def _webhook_secret(secret: str) -> bool:
+    """A Standard Webhooks secret: ``whsec_`` + base64 of 24 to 64 random bytes."""
+    import base64
+    import binascii
+
+    if not secret.startswith("whsec_"):
+        return False
+    try:
+        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return 24 <= len(key) <= 64
 
 
 def unknown_variables(environ: Mapping[str, str]) -> list[str]:

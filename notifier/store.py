@@ -13,6 +13,10 @@ Keys (prefix ``notifier:``):
   replication:probe    string, a counter written just before WAIT (replication.py)
   heartbeat:dispatcher string, last tick time
   heartbeat:dispatcher:seconds  string, how long the last tick took
+  callbacks:due        zset, callback items (issue 13, callbacks.py) by next attempt epoch
+  callbacks:dead       zset, callback items given up on, by when
+  callback:<letter id>.<seq>  hash, one callback item (type, seq, at, created, detail, ...);
+                       its letter's hash counts them in ``callbacks`` (the sequence)
   stats                hash, counters shared by every process for /metrics:
                        ``planned|suppressed|sent|cancelled|dead`` ``|kind|channel``, the
                        due-lag histogram (``lag_le:<seconds>``, ``lag_sum``) of sent letters
@@ -44,6 +48,9 @@ LETTER = P + "letter:"
 HEARTBEAT = P + "heartbeat:dispatcher"
 TICK_SECONDS = P + "heartbeat:dispatcher:seconds"
 STATS = P + "stats"
+CALLBACKS_DUE = P + "callbacks:due"  # issue 13
+CALLBACKS_DEAD = P + "callbacks:dead"
+CALLBACK = P + "callback:"
 # Dramatiq's own hash of messages enqueued and not yet acknowledged (its Redis layout).
 QUEUE_MESSAGES = f"{names.DRAMATIQ_NAMESPACE}:{names.QUEUE_LETTERS}.msgs"
 # Upper bounds (seconds) of the due-lag histogram: from planned send time to sent.
@@ -54,6 +61,11 @@ MAX_APPLY_RETRIES = 50
 
 def _script(name: str) -> str:
     return resources.files("notifier").joinpath("lua", name).read_text(encoding="utf-8")
+
+
+def _outbox_script(name: str) -> str:
+    """A script that may write a callback item: the outbox function, then the script."""
+    return _script("outbox.lua") + "\n" + _script(name)
 
 
 def epoch(instant: datetime) -> float:
@@ -82,15 +94,21 @@ class Applied:
 
 
 class Store:
-    def __init__(self, client: redis.Redis, durability: Durability | None = None) -> None:
+    def __init__(self, client: redis.Redis, durability: Durability | None = None, *,
+                 callbacks: bool = False) -> None:
         # redis-py types replies as bytes | str (it depends on decode_responses); we never
         # decode responses, so the client is used untyped and replies are bytes.
         self.redis: Any = client
         self.durability = durability or Durability()
         self._claim = self.redis.register_script(_script("claim.lua"))
         self._reap = self.redis.register_script(_script("reap.lua"))
-        self._begin = self.redis.register_script(_script("begin_send.lua"))
-        self._transition = self.redis.register_script(_script("transition.lua"))
+        self._begin = self.redis.register_script(_outbox_script("begin_send.lua"))
+        self._transition = self.redis.register_script(_outbox_script("transition.lua"))
+        # Issue 13: with a callback URL, every reported status change writes its callback
+        # item in the same atomic step (the prefix '' tells the scripts not to).
+        self.callbacks = callbacks
+        self._callback_prefix = CALLBACK if callbacks else ""
+        self._outbox = self.redis.register_script(_outbox_script("outbox_add.lua"))
 
     # --- keys ---------------------------------------------------------------------------
     @staticmethod
@@ -265,12 +283,16 @@ class Store:
         pipe.set(self.case_key(case_id), plan.case.model_dump_json())
         for letter in plan.planned:
             self._write_letter(pipe, letter)
+            if letter.status is Status.HELD:
+                self.add_callback(pipe, letter.letter_id, "letter.held", now, {})
         for letter in plan.cancelled:
             pipe.hset(LETTER + letter.letter_id, mapping={
                 "status": Status.CANCELLED.value, "cancelled_by": event.event_id})
             pipe.zrem(DUE, letter.letter_id)
             pipe.zrem(INFLIGHT, letter.letter_id)
             pipe.hincrby(STATS, _stat(Status.CANCELLED.value, letter), 1)
+            self.add_callback(pipe, letter.letter_id, "letter.cancelled", now,
+                              {"cancelled_by": event.event_id})
         pipe.rpush(self.audit_key(case_id), _audit(now, "event_applied", event_id=event.event_id,
                    type=event.type, planned=[x.letter_id for x in plan.planned],
                    cancelled=[x.letter_id for x in plan.cancelled]))
@@ -283,6 +305,15 @@ class Store:
         pipe.hincrby(STATS, _stat("planned", letter), 1)
         if letter.status is Status.SUPPRESSED:
             pipe.hincrby(STATS, _stat(Status.SUPPRESSED.value, letter), 1)
+
+    def add_callback(self, pipe: Any, letter_id: str, kind: str, now: datetime,
+                     detail: Mapping[str, str]) -> None:
+        """Issue 13: queue a callback item on ``pipe`` (inside its MULTI), when callbacks
+        are on; it is written at EXEC with the status change it reports."""
+        if self.callbacks:
+            self._outbox(keys=[LETTER + letter_id, CALLBACKS_DUE],
+                         args=[CALLBACK, letter_id, kind, now.isoformat(), epoch(now),
+                               json.dumps(dict(detail), ensure_ascii=False)], client=pipe)
 
     def add_letter(self, letter: Letter, now: datetime, *, why: str,
                    audit: Mapping[str, Any] | None = None) -> bool:
@@ -346,15 +377,20 @@ class Store:
 
     # --- delivering ---------------------------------------------------------------------
     def begin_send(self, letter_id: str, lease_until: datetime, max_attempts: int, *,
-                   resend_at: datetime | None = None) -> tuple[Status | None, int]:
+                   resend_at: datetime | None = None, now: datetime | None = None
+                   ) -> tuple[Status | None, int]:
         """(status, attempts): taken if ``sending`` with attempts > 0; attempts 0 means the
         letter was not taken and ``status`` is what it is (possibly another worker's
         ``sending``). ``('uncertain', -1)``: this call found a taken-over letter whose
         request may have left, and made it wait for its receipt until ``resend_at``."""
         resend_at = resend_at or lease_until
+        if now is None and self.callbacks:
+            raise ValueError("begin_send: give 'now' when callbacks are on (issue 13)")
         status, attempts = self._begin(
-            keys=[LETTER + letter_id, INFLIGHT, STATS, DUE],
-            args=[letter_id, epoch(lease_until), max_attempts, epoch(resend_at)])
+            keys=[LETTER + letter_id, INFLIGHT, STATS, DUE, CALLBACKS_DUE],
+            args=[letter_id, epoch(lease_until), max_attempts, epoch(resend_at),
+                  self._callback_prefix, now.isoformat() if now else "",
+                  epoch(now) if now else ""])
         text = status.decode()
         return (None if text == "missing" else Status(text)), int(attempts)
 
@@ -374,11 +410,15 @@ class Store:
         entry = _audit(now, new.value, letter_id=letter.letter_id, kind=letter.kind,
                        **(audit or {}))
         stats, lag = _transition_stats(letter, new, now)
+        expected = tuple(expected)
+        callback = callback_type(expected, new) if self.callbacks else None
         result = self._transition(
             keys=[LETTER + letter.letter_id, DUE, INFLIGHT, self.audit_key(letter.case_id),
-                  STATS],
+                  STATS, CALLBACKS_DUE],
             args=[letter.letter_id, "," + ",".join(s.value for s in expected) + ",", new.value,
-                  "" if due is None else epoch(due), entry, " ".join(stats), lag, *flat],
+                  "" if due is None else epoch(due), entry, " ".join(stats), lag,
+                  callback or "", self._callback_prefix, now.isoformat(), epoch(now),
+                  json.dumps(dict(fields or {}), ensure_ascii=False), *flat],
         )
         return bool(result == b"ok")
 
@@ -404,17 +444,32 @@ class Store:
         """Store a Digital Post business receipt on its letter, with an audit entry, once:
         False if the letter already holds exactly this receipt (a redelivered callback)."""
         key = LETTER + letter.letter_id
+        before: list[str | None] = [None]  # the receipt status held when WATCHed
 
         def held(pipe: Any) -> bool:
-            values = pipe.hmget(key, *fields)
-            return [v.decode() if v else None for v in values] == list(fields.values())
+            values = pipe.hmget(key, "receipt_status", *fields)
+            before[0] = values[0].decode() if values[0] else None
+            return [v.decode() if v else None for v in values[1:]] == list(fields.values())
 
         def write(pipe: Any) -> None:
             pipe.hset(key, mapping=dict(fields))
             pipe.rpush(self.audit_key(letter.case_id), _audit(
                 now, "receipt", letter_id=letter.letter_id, **fields))
+            # Issue 13: reported once per status (a repeated status at another time is not).
+            status = fields.get("receipt_status")
+            if status in ("delivered", "failed") and status != before[0]:
+                self.add_callback(pipe, letter.letter_id, f"letter.{status}", now, fields)
 
         return self._write_once(key, held, write)
+
+
+def callback_type(expected: Iterable[Status], new: Status) -> str | None:
+    """Issue 13: the callback a transition reports (None: the case system is not told)."""
+    if new is Status.SCHEDULED and tuple(expected) == (Status.HELD,):
+        return "letter.released"
+    if new in (Status.SENT, Status.CANCELLED, Status.DEAD):
+        return f"letter.{new.value}"
+    return None
 
 
 def _audit(now: datetime, what: str, **detail: Any) -> str:

@@ -63,6 +63,15 @@ class StoreCollector:
         if age is not None:
             values["notifier_dispatcher_heartbeat_age_seconds"] = (
                 "Seconds since a dispatcher last ticked", age)
+        if self.store.callbacks:  # issue 13
+            from notifier.callbacks import CallbackOutbox
+
+            counts = CallbackOutbox(self.store).counts()
+            values["notifier_callbacks_pending"] = (
+                "Callbacks to the case system not yet accepted (2xx)", counts["pending"])
+            values["notifier_callbacks_dead"] = (
+                "Callbacks given up on (alert: replay with notifier callbacks replay)",
+                counts["dead"])
         if self.certificate_days is not None:
             values["notifier_gateway_certificate_days_left"] = (
                 "Days until the SF1601 function certificate expires (alert below 30)",

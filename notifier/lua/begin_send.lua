@@ -3,7 +3,8 @@
 -- skips it; past ARGV[3] attempts the letter is dead, so a crashing letter cannot loop.
 -- KEYS[1] letter hash, KEYS[2] inflight zset, KEYS[3] stats hash (counters for /metrics),
 -- KEYS[4] due zset; ARGV[1] id, ARGV[2] lease, ARGV[3] max attempts, ARGV[4] when an
--- uncertain letter is resent (due score).
+-- uncertain letter is resent (due score); issue 13: KEYS[5] the callback outbox zset,
+-- ARGV[5] callback item prefix or '' (callbacks off), ARGV[6] ISO now, ARGV[7] epoch now.
 -- A 'sending' letter the reaper marked 'retake' (its worker died) is taken over only if
 -- its request never left (no 'handed_over' mark): one that may have reached SF1601 turns
 -- 'uncertain' instead and waits for its PKO_PostStatus until ARGV[4] (issue 12); the
@@ -30,6 +31,8 @@ if attempts > tonumber(ARGV[3]) then
   redis.call('ZREM', KEYS[2], ARGV[1])
   local what = redis.call('HMGET', KEYS[1], 'kind', 'channel')
   redis.call('HINCRBY', KEYS[3], 'dead|' .. what[1] .. '|' .. what[2], 1)
+  outbox_add(KEYS[1], KEYS[5], ARGV[5], ARGV[1], 'letter.dead', ARGV[6], ARGV[7],
+             '{"reason":"too many attempts"}')
   return {'dead', attempts}
 end
 redis.call('HSET', KEYS[1], 'status', 'sending')

@@ -6,7 +6,9 @@
 -- ARGV[1] id, ARGV[2] expected statuses ",a,b,", ARGV[3] new status,
 -- ARGV[4] due score or '' (not due), ARGV[5] audit entry JSON,
 -- ARGV[6] space-separated stats fields to increment by one, ARGV[7] due lag in seconds
--- (added to lag_sum) or '', ARGV[8..] field, value pairs.
+-- (added to lag_sum) or '', ARGV[8] callback type or '' (issue 13), ARGV[9] callback item
+-- prefix or '' (callbacks off), ARGV[10] ISO now, ARGV[11] epoch now, ARGV[12] callback
+-- detail JSON, ARGV[13..] field, value pairs; KEYS[6] the callback outbox zset.
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then
   return 'missing'
@@ -15,7 +17,7 @@ if not string.find(ARGV[2], ',' .. status .. ',', 1, true) then
   return status
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[3])
-for i = 8, #ARGV, 2 do
+for i = 13, #ARGV, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
 end
 redis.call('ZREM', KEYS[3], ARGV[1])
@@ -30,5 +32,8 @@ for stat in string.gmatch(ARGV[6], '%S+') do
 end
 if ARGV[7] ~= '' then
   redis.call('HINCRBYFLOAT', KEYS[5], 'lag_sum', ARGV[7])
+end
+if ARGV[8] ~= '' then
+  outbox_add(KEYS[1], KEYS[6], ARGV[9], ARGV[1], ARGV[8], ARGV[10], ARGV[11], ARGV[12])
 end
 return 'ok'
