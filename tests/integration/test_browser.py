@@ -232,9 +232,12 @@ def test_fields_follow_the_letter_kind(page: Any) -> None:
     open_case(page)
     page.get_by_role("link", name="Skriv et brev").click()
     page.get_by_label("Brevtype").select_option("meeting_summons")
-    assert page.get_by_label("Tekst").is_hidden()
+    from playwright.sync_api import expect
+
+    # The page's script toggles the fields on change: wait for it (slow under load).
+    expect(page.get_by_label("Tekst")).to_be_hidden(timeout=10_000)
     meeting = page.get_by_label("Møde")
-    assert meeting.is_visible()
+    expect(meeting).to_be_visible(timeout=10_000)
     meeting.select_option(index=1)
     frame = page.frame_locator("#forhaandsvisning")
     frame.get_by_role("heading", name="Indkaldelse til samtale om din sygemelding").wait_for()
