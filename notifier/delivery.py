@@ -37,6 +37,13 @@ RECORD_RETRY_PAUSES = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds; well inside the leas
 UNTAKE_DELAY = 5  # seconds; a letter whose take no replica confirmed is due again then
 
 
+def given_back(letter: Letter) -> Status:
+    """Where a letter goes when a send attempt is given back. A resend after an uncertain
+    outcome may already be on the platform, so it stays uncertain (never cancellable, and
+    settled by its PKO_PostStatus), not scheduled (issue 12)."""
+    return Status.UNCERTAIN if letter.resends else Status.SCHEDULED
+
+
 class Deliverer:
     def __init__(
         self,
@@ -108,7 +115,9 @@ class Deliverer:
             try:
                 self.store.save_document(letter.letter_id, document)
                 moved = self.store.transition(
-                    letter, (Status.SENDING, Status.QUEUED), Status.SENT, now,
+                    # UNCERTAIN: our lease ran out during a slow send and another worker
+                    # marked it uncertain; the platform's answer settles it as sent.
+                    letter, (Status.SENDING, Status.QUEUED, Status.UNCERTAIN), Status.SENT, now,
                     fields={"sent_at": now.isoformat(), "receipt": receipt.transport_id,
                             **({"deadline": deadline} if deadline else {})},
                     audit={"channel": receipt.channel, "receipt": receipt.transport_id},
@@ -130,12 +139,14 @@ class Deliverer:
         and not counted as an attempt (no replica for a while must not make letters dead).
         If even this is lost in a failover, the letter's lease brings it back."""
         log.warning("letter.take_unconfirmed", error=error[:200], retry_in_seconds=UNTAKE_DELAY)
-        if letter is not None:
-            self.store.transition(letter, (Status.SENDING,), Status.SCHEDULED, now,
-                                  due=now + timedelta(seconds=UNTAKE_DELAY),
-                                  fields={"attempts": str(max(attempts - 1, 0))},
-                                  audit={"reason": "no replica confirmed the take"})
-        return Status.SCHEDULED
+        if letter is None:
+            return Status.SCHEDULED
+        back = given_back(letter)
+        self.store.transition(letter, (Status.SENDING,), back, now,
+                              due=now + timedelta(seconds=UNTAKE_DELAY),
+                              fields={"attempts": str(max(attempts - 1, 0))},
+                              audit={"reason": "no replica confirmed the take"})
+        return back
 
     def _is_sent(self, letter_id: str) -> bool:
         current = self.store.letter(letter_id)
@@ -211,6 +222,8 @@ class Deliverer:
 
     def _retry(self, letter: Letter, exc: TransientError, now: datetime, log: Any) -> Status:
         error = str(exc)
+        if letter.resends:  # the first request may be on the platform: wait for its status
+            return self._uncertain(letter, f"resend failed for now: {error}", now, log)
         backoff = self.settings.retry_base_seconds * 2 ** max(letter.attempts - 1, 0)
         delay = min(max(backoff, exc.retry_after or 0), MAX_RETRY_DELAY)
         if (now - letter.send_at).total_seconds() + delay > self.settings.retry_max_seconds:

@@ -80,8 +80,10 @@ def cmd_beskedfordeler(settings: Settings, args: argparse.Namespace) -> int:
     from notifier.beskedfordeler import serve_beskedfordeler
     from notifier.cli import _wait_for_signal
     from notifier.runtime import build_runtime
+    from notifier.schema import check_at_start
 
     runtime = build_runtime(settings)
+    check_at_start(runtime.client)  # it writes receipts and plans letters: same layout rule
     server = serve_beskedfordeler(settings, runtime)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -104,10 +104,11 @@ def accept_receipt(store: Store, catalog: Catalog, data: Any, now: datetime, *,
     if receipt.platform_status:
         fields["receipt_platform_status"] = receipt.platform_status
     recorded = store.record_receipt(letter, fields, now)
-    # Issue 15: the sender will not deliver the receipt again once we answered.
-    store.confirm_letter(letter.letter_id, "receipt_at", fields["receipt_at"])
     result = {"letter_id": letter.letter_id, "outcome": "recorded" if recorded else "duplicate"}
-    if recorded and receipt.status is ReceiptStatus.FAILED:
+    if receipt.status is ReceiptStatus.FAILED:
+        # Also for a status delivered again: the first delivery may have been recorded and
+        # then died (or got a 503) before planning these. Their ids are derived from the
+        # letter, so each is planned once however often the status comes.
         reason = f"Digital Post could not deliver it: {reason or 'no reason given'}"
         alert = failure_alert(catalog, letter, reason, now)
         if alert is not None:
@@ -116,6 +117,9 @@ def accept_receipt(store: Store, catalog: Catalog, data: Any, now: datetime, *,
         if resend is not None and store.add_letter(
                 resend, now, why="paper_resend", audit={"resends": letter.letter_id}):
             result["resent_by_paper"] = resend.letter_id
+    # Issue 15: the sender will not deliver the status again once we answered, so confirm
+    # last: WAIT covers every write before it, the alert and the paper copy too.
+    store.confirm_letter(letter.letter_id, "receipt_at", fields["receipt_at"])
     return result
 
 

@@ -72,6 +72,7 @@ class Durability:
         ``value``) are on at least ``replicas`` replicas; else raise NotReplicated."""
         if self.replicas == 0 or not keys:
             return
+        keys = list(dict.fromkeys(keys))  # EXISTS counts a repeated key (a batch may repeat an id)
         with client.pipeline(transaction=False) as pipe:
             if field is not None:
                 pipe.hget(keys[0], field)
@@ -82,8 +83,8 @@ class Durability:
             found, _, acked = pipe.execute()
         if field is not None and found != (value or "").encode():
             raise NotReplicated(f"{keys[0]} {field}: not on the primary that answered")
-        if field is None and found != len(set(keys)):
-            raise NotReplicated(f"{len(set(keys)) - found} of {len(set(keys))} keys are not "
+        if field is None and found != len(keys):
+            raise NotReplicated(f"{len(keys) - found} of {len(keys)} keys are not "
                                 "on the primary that answered")
         if acked < self.replicas:
             raise NotReplicated(f"{acked} of {self.replicas} replicas confirmed the write "

@@ -194,3 +194,23 @@ def test_taken_over_letter_resends_at_once_only_if_its_request_never_left(
     assert gateway.received[form_id] == 0
     assert any(e["what"] == "uncertain" for e in runtime.store.audit(letter(runtime, form_id)
                                                                      .case_id))
+
+
+def test_a_resend_that_fails_for_now_stays_uncertain_not_cancellable(
+    runtime: Runtime, gateway: FakeGateway
+) -> None:
+    """Given an uncertain letter whose resend after the wait meets a platform 503 (a
+    transient error), then it goes back to uncertain, not scheduled: the first request may
+    still be on the platform, so it must not become cancellable (review of the merge)."""
+    gateway.script(["drop", "503"])
+    form_id = sent_form(runtime)
+    assert letter(runtime, form_id).status is Status.UNCERTAIN
+    runtime.clock.advance(timedelta(hours=24, seconds=1))  # type: ignore[attr-defined]
+    deliver_due(runtime)
+    after = letter(runtime, form_id)
+    assert (after.status, after.resends) == (Status.UNCERTAIN, 1)
+    with pytest.raises(ConflictError):
+        cancel_letter(runtime.store, form_id, runtime.clock.now(), by="anna")
+    accept_post_status(runtime.store, runtime.renderer.catalog, modtag_besked_input(form_id),
+                       runtime.clock.now())
+    assert letter(runtime, form_id).status is Status.SENT

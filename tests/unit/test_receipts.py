@@ -144,3 +144,28 @@ def test_alert_waits_while_its_letter_is_still_being_sent(runtime: Runtime) -> N
     held = runtime.store.letter(alert.letter_id)
     assert held is not None and (held.status, held.attempts) == (Status.SCHEDULED, 0)
     assert runtime.store.next_due() == now + timedelta(seconds=runtime.settings.lease_seconds)
+
+
+def test_failed_status_delivered_again_still_plans_the_alert_and_paper_copy(
+        runtime: Runtime) -> None:
+    """Given a 'failed' status that was recorded but whose alert and paper copy were never
+    planned (the process died, or the replicas did not confirm and the sender retried),
+    when the same status comes again, then the alert and the paper copy are planned, once
+    each, however often it comes."""
+    form_id = sent_form(runtime)
+    data = receipt(form_id, "failed", reason="ingen postkasse")
+    form = runtime.store.letter(form_id)
+    assert form is not None
+    runtime.store.record_receipt(form, {"receipt_status": "failed",
+                                        "receipt_at": "2026-11-23T09:20:00+00:00"},
+                                 runtime.clock.now())  # recorded, then the process died
+    for _ in range(2):
+        result = accept_receipt(runtime.store, runtime.renderer.catalog, data,
+                                runtime.clock.now())
+    assert result["outcome"] == "duplicate"
+    kinds = sorted((x.kind, x.channel.value) for x in
+                   runtime.store.case_letters(form.case_id).values()
+                   if x.letter_id != form_id and x.cause.endswith(form_id))
+    assert ("delivery_failed", "mail") in kinds
+    assert (form.kind, "print") in kinds
+    assert len(kinds) == len(set(kinds)) == 2

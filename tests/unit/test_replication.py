@@ -214,3 +214,11 @@ def test_a_cancel_is_confirmed_before_it_is_answered(runtime: Runtime) -> None:
     _, changed = cancel_letter(runtime.store, letter_id, runtime.clock.now(), by="anna")
     assert changed is False  # the first call cancelled it; the retry confirms it
     assert [value for _, value in durability.calls[-2:]] == ["cancelled", "cancelled"]
+
+
+def test_a_batch_repeating_an_event_id_is_confirmed() -> None:
+    """A batch may repeat an event id (the repeat is a duplicate of the first): the key is
+    checked once, so EXISTS's count of 1 matches and the batch is acknowledged, not 503."""
+    client = ScriptedClient([1, 7, 1])
+    Durability(1, 1.0).confirm(client, ["notifier:event:a", "notifier:event:a"])
+    assert client.pipelines[0].commands[0] == ("exists", "notifier:event:a")
