@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import os
-import signal
+import shutil
 import subprocess
 import sys
 import time
@@ -23,24 +22,20 @@ from pathlib import Path
 from typing import Any
 
 _STARTED: list[subprocess.Popen[bytes]] = []
-_PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> Callable[[], None] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    libc = ctypes.CDLL(None, use_errno=True)
-
-    def arm() -> None:  # runs in the child between fork and exec
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-    return arm
+# setpriv (util-linux) sets the death signal and execs the command: no Python code runs in
+# the child between fork and exec. A ``preexec_fn`` doing the same deadlocked a forked child
+# on a lock another thread held (it hung a test under libfaketime), as Python warns.
+_SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
 
 
 def spawn(args: Sequence[str], **popen: Any) -> subprocess.Popen[bytes]:
     """``subprocess.Popen`` that registers the child and ties its life to this process."""
-    process: subprocess.Popen[bytes] = subprocess.Popen(
-        list(args), preexec_fn=_die_with_parent(), **popen)
+    command = list(args)
+    if _SETPRIV:
+        command = [_SETPRIV, "--pdeathsig", "TERM", "--", *command]
+    process: subprocess.Popen[bytes] = subprocess.Popen(command, **popen)
     _STARTED.append(process)
     return process
 
