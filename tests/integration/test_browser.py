@@ -214,11 +214,18 @@ def test_keyboard_skip_link_and_labels(page: Any) -> None:
     form control on the compose page has an accessible name."""
     open_case(page)
     page.get_by_role("link", name="Skriv et brev").click()
-    page.keyboard.press("Tab")
-    assert page.evaluate("document.activeElement.textContent") == "Spring til indhold"
-    page.keyboard.press("Enter")
+    # The compose page must have loaded before the first Tab (under load it takes a while).
+    page.wait_for_url("**/letters/new")
+    page.get_by_label("Brevtype").wait_for()
+    page.wait_for_load_state("load")
+    from playwright.sync_api import expect
+
     # Focus moves when the browser has handled the key; under load that is not at once.
-    page.wait_for_function("document.activeElement.id === 'indhold'", timeout=10_000)
+    # (Locator assertions poll without eval, which the pages' CSP forbids.)
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Spring til indhold")).to_be_focused(timeout=10_000)
+    page.keyboard.press("Enter")
+    expect(page.locator("#indhold")).to_be_focused(timeout=10_000)
     unnamed = page.evaluate("""() => [...document.querySelectorAll(
         'main input:not([type=hidden]), main select, main textarea')]
         .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
