@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -162,7 +162,7 @@ def test_primary_killed_round_after_round_loses_and_doubles_nothing(
         for case_id in cases:
             listed |= rig.form_returned(case_id)
         run_seconds = ROUNDS * 15.0  # a round: kill, promote, the old primary rejoins
-        start = datetime.now(UTC)
+        start = SystemClock().now()
         spread_end = start + timedelta(seconds=run_seconds + 1)
         for case_id in cases:
             rig.add_spread(case_id, SPREAD // CASES, start, run_seconds, chance.random)
@@ -194,7 +194,7 @@ def test_primary_killed_round_after_round_loses_and_doubles_nothing(
         time.sleep(1.0)
         feeder.stop.set()
         thread.join(30)
-        wait_for(lambda: datetime.now(UTC) > spread_end, run_seconds, rig.progress)
+        wait_for(lambda: SystemClock().now() > spread_end, run_seconds, rig.progress)
         cutoff: list[datetime] = []
         wait_for(lambda: settled(rig, cutoff), 120, rig.progress)
         assert rig.crashed() == [] and api.process.poll() is None, "a process exited"

@@ -18,12 +18,12 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import redis
 
+from notifier.clock import SystemClock
 from notifier.events import Event
 from tests.integration.conftest import RedisServer, require_redis_server
 from tests.support.chaos import PAST, Ledger, Rig, cpr_lines, opening, wait_for
@@ -123,7 +123,7 @@ def test_restarted_server_keeps_what_it_acknowledged(own_redis: RedisServer) -> 
     """The fixture the test above relies on: a write acknowledged just before SIGKILL is
     there after the restart on the same port (the AOF is replayed)."""
     client = redis.Redis.from_url(own_redis.url)
-    client.set("notifier:probe", datetime.now(UTC).isoformat())
+    client.set("notifier:probe", SystemClock().now().isoformat())
     own_redis.kill()
     with pytest.raises(redis.ConnectionError):
         client.ping()
