@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -239,41 +240,58 @@ def cmd_letters_check(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_receipt(settings: Settings, args: argparse.Namespace) -> int:
     """Each line: {"message_uuid", "status": delivered|read|failed, "received_at", "reason"}.
 
-    Every line is validated before any is recorded, so a bad file records nothing.
+    Every line is checked, as input and against the letter it names, before any is
+    recorded, so a bad file records nothing. Recording is idempotent: a run cut short
+    (Redis gone mid-file) is finished by running the same file again.
     """
-    from notifier.receipts import accept_receipt, parse_receipt
-    from notifier.runtime import build_runtime
-    from notifier.schema import check_at_start
+    from notifier.api.commands import stored_runtime
+    from notifier.clock import SystemClock
+    from notifier.receipts import accept_receipt, parse_receipt, receipt_letter
 
     raw = sys.stdin.buffer.read() if str(args.file) == "-" else args.file.read_bytes()
-    runtime = build_runtime(settings)
-    check_at_start(runtime.client)
-    if raw.lstrip().startswith(b"<"):  # issue 12: the Beskedfordeler's PKO_PostStatus
+    receipts = _receipt_lines(raw)
+    now = SystemClock().now()  # the clock build_runtime gives the runtime below
+    for number, data in receipts:  # the file first: no Redis needed to refuse it
+        with _at_line(number):
+            parse_receipt(data, now)
+    runtime = stored_runtime(settings)
+    for number, data in receipts:
+        with _at_line(number):
+            receipt_letter(runtime.store, parse_receipt(data, now))
+    for _, data in receipts:
+        print(json.dumps(accept_receipt(runtime.store, runtime.renderer.catalog, data, now,
+                                        paper_resend=settings.paper_resend_on_failure)))
+    return 0
+
+
+@contextlib.contextmanager
+def _at_line(number: int) -> Iterator[None]:
+    try:
+        yield
+    except InputError as exc:  # ConflictError is one too
+        raise exc.located(f"line {number}") from None
+
+
+def _receipt_lines(raw: bytes) -> list[tuple[int, Any]]:
+    """(line number, receipt JSON) for a JSON-lines file, or the one receipt in a
+    Beskedfordeler PKO_PostStatus message (issue 12)."""
+    if raw.lstrip().startswith(b"<"):
         from notifier.beskedfordeler import parse_modtag_besked
 
-        parsed = parse_modtag_besked(raw).receipt()
-        print(json.dumps(accept_receipt(runtime.store, runtime.renderer.catalog, parsed,
-                                        runtime.clock.now(),
-                                        paper_resend=settings.paper_resend_on_failure)))
-        return 0
-    text = raw.decode("utf-8")
-    receipts: list[Any] = []
+        return [(1, parse_modtag_besked(raw).receipt())]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError.single("receipt", f"not UTF-8 text (byte {exc.start})") from None
+    receipts: list[tuple[int, Any]] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
             try:
-                receipts.append(json.loads(line))
-                parse_receipt(receipts[-1], runtime.clock.now())
+                receipts.append((number, json.loads(line)))
             except json.JSONDecodeError as exc:
                 raise InputError.single("receipt", f"not JSON: {exc.msg}",
                                         where=f"line {number}") from None
-            except InputError as exc:
-                raise exc.located(f"line {number}") from None
-    for data in receipts:
-        result = accept_receipt(runtime.store, runtime.renderer.catalog, data,
-                                runtime.clock.now(),
-                                paper_resend=settings.paper_resend_on_failure)
-        print(json.dumps(result))
-    return 0
+    return receipts
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:

@@ -44,6 +44,11 @@ def given_back(letter: Letter) -> Status:
     return Status.UNCERTAIN if letter.resends else Status.SCHEDULED
 
 
+class NotHandedOver(Exception):
+    """The 'handed over' mark was not confirmed on the replicas: the request must not
+    leave, and the letter is given back as if never taken."""
+
+
 class Deliverer:
     def __init__(
         self,
@@ -92,11 +97,15 @@ class Deliverer:
             bound.error("letter.orphaned")
             return None
         bound = bound.bind(case_id=letter.case_id, kind=letter.kind, attempt=attempts)
+        if letter.receipt_status:
+            return self._settle_by_receipt(letter, now, bound)
         if letter.kind == ALERT_KIND and (verdict := self._failure_verdict(letter)) != "stands":
             return self._hold_alert(letter, verdict, now, bound)
         try:
             letter = self._choose_channel(letter, case, now, bound)
             receipt, deadline, document = self._send(letter, case, now)
+        except NotHandedOver as exc:
+            return self._untake(letter, attempts, str(exc), now, bound)
         except UncertainError as exc:
             return self._uncertain(letter, str(exc), now, bound)
         except TransientError as exc:
@@ -135,7 +144,8 @@ class Deliverer:
 
     def _untake(self, letter: Letter | None, attempts: int, error: str, now: datetime,
                 log: Any) -> Status:
-        """Give back a letter whose take the replicas did not confirm: due again shortly,
+        """Give back a letter whose take (or handed-over mark) the replicas did not confirm:
+        due again shortly,
         and not counted as an attempt (no replica for a while must not make letters dead).
         If even this is lost in a failover, the letter's lease brings it back."""
         log.warning("letter.take_unconfirmed", error=error[:200], retry_in_seconds=UNTAKE_DELAY)
@@ -167,7 +177,10 @@ class Deliverer:
                             _address(letter, case), now, pdf,
                             meeting.model_dump() if meeting else None)
         if self._awaits_receipt(letter):
-            self.store.mark_handed_over(letter.letter_id, now)
+            try:
+                self.store.mark_handed_over(letter.letter_id, now)
+            except NotReplicated as exc:
+                raise NotHandedOver(str(exc)) from None
         receipt = channel.deliver(outgoing)
         deadline = deadlines.get("deadline")
         # The PDF is rebuilt from this HTML on request; its hash proves it is the same one.
@@ -203,6 +216,9 @@ class Deliverer:
     def _uncertain(self, letter: Letter, why: str, now: datetime, log: Any) -> Status:
         """The request may have reached SF1601: never sent, never cancellable; it waits for
         its PKO_PostStatus and is resent with the same ids only after the wait (issue 12)."""
+        settled = self.store.letter(letter.letter_id)
+        if settled is not None and settled.receipt_status:
+            return self._settle_by_receipt(settled, now, log)
         resend_at = now + timedelta(seconds=self.settings.uncertain_wait_seconds)
         self.store.transition(letter, (Status.SENDING,), Status.UNCERTAIN, now, due=resend_at,
                               fields={"last_error": redact_text(why)[:300]},
@@ -210,6 +226,17 @@ class Deliverer:
                                      "resend_at": resend_at.isoformat()})
         log.warning("letter.uncertain", why=why, resend_at=resend_at.isoformat())
         return Status.UNCERTAIN
+
+    def _settle_by_receipt(self, letter: Letter, now: datetime, log: Any) -> Status:
+        """The platform's PKO_PostStatus came while the letter was being sent (its request
+        got through, our side timed out): it is sent, once, and never sent again."""
+        self.store.transition(
+            letter, (Status.SENDING,), Status.SENT, now,
+            fields={"sent_at": (letter.handed_over or now).isoformat(),
+                    "receipt": letter.receipt or "sf1601:receipt"},
+            audit={"why": "its PKO_PostStatus came while it was being sent"})
+        log.info("letter.settled_by_receipt", receipt_status=letter.receipt_status)
+        return Status.SENT
 
     def _taken_over_uncertain(self, letter_id: str, now: datetime, log: Any) -> Status:
         letter = self.store.letter(letter_id)
@@ -260,16 +287,21 @@ class Deliverer:
             return "stands"
         return "withdrawn" if failed.status.final else "pending"
 
+    def _wait(self, letter: Letter, why: str, now: datetime, log: Any) -> Status:
+        """Look again after a lease; waiting is not a delivery attempt, so it does not
+        count towards max_attempts (nor can a long wait make the letter dead)."""
+        self.store.transition(letter, (Status.SENDING,), Status.SCHEDULED, now,
+                              due=now + timedelta(seconds=self.settings.lease_seconds),
+                              fields={"attempts": str(max(letter.attempts - 1, 0))},
+                              audit={"reason": why})
+        log.info("letter.waiting", why=why)
+        return Status.SCHEDULED
+
     def _hold_alert(self, alert: Letter, verdict: str, now: datetime, log: Any) -> Status:
         if verdict == "pending":
             # Stored just before its letter was marked dead, or the worker died in between
-            # and the letter waits for its lease: look again after a lease. Holding is not a
-            # delivery attempt, so it does not count towards max_attempts.
-            self.store.transition(alert, (Status.SENDING,), Status.SCHEDULED, now,
-                                  due=now + timedelta(seconds=self.settings.lease_seconds),
-                                  fields={"attempts": str(max(alert.attempts - 1, 0))},
-                                  audit={"reason": "waiting for the failed letter's outcome"})
-            return Status.SCHEDULED
+            # and the letter waits for its lease.
+            return self._wait(alert, "waiting for the failed letter's outcome", now, log)
         self.store.transition(alert, (Status.SENDING,), Status.CANCELLED, now,
                               audit={"reason": "the failed letter was delivered after all"})
         log.info("letter.alert_withdrawn")

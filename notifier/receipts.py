@@ -71,11 +71,10 @@ def parse_receipt(data: Any, now: datetime) -> BusinessReceipt:
     return receipt
 
 
-def accept_receipt(store: Store, catalog: Catalog, data: Any, now: datetime, *,
-                   paper_resend: bool = True) -> dict[str, Any]:
-    """Record one receipt; returns ``{"letter_id", "outcome": "recorded"|"duplicate"|
-    "superseded"}`` (and ``"resent_by_paper"``: the new letter's id, when one was planned)."""
-    receipt = parse_receipt(data, now)
+def receipt_letter(store: Store, receipt: BusinessReceipt) -> Letter:
+    """The letter a receipt is about, if a receipt may be recorded on it (else the error a
+    sender must see). A letter that passes cannot stop passing: these statuses only move
+    on to ``sent``."""
     letter = store.letter(receipt.message_uuid)
     if letter is None:
         raise InputError.single("message_uuid", "no letter has this messageUUID")
@@ -85,6 +84,15 @@ def accept_receipt(store: Store, catalog: Catalog, data: Any, now: datetime, *,
     if letter.status not in (Status.SENDING, Status.SENT, Status.UNCERTAIN):
         raise ConflictError.single("message_uuid",
                                    f"the letter was never handed over (status {letter.status})")
+    return letter
+
+
+def accept_receipt(store: Store, catalog: Catalog, data: Any, now: datetime, *,
+                   paper_resend: bool = True) -> dict[str, Any]:
+    """Record one receipt; returns ``{"letter_id", "outcome": "recorded"|"duplicate"|
+    "superseded"}`` (and ``"resent_by_paper"``: the new letter's id, when one was planned)."""
+    receipt = parse_receipt(data, now)
+    letter = receipt_letter(store, receipt)
     if letter.status is Status.UNCERTAIN:
         # Any status proves the platform has the letter: it was sent, once (issue 12).
         store.transition(letter, (Status.UNCERTAIN,), Status.SENT, now,
@@ -113,7 +121,7 @@ def accept_receipt(store: Store, catalog: Catalog, data: Any, now: datetime, *,
         alert = failure_alert(catalog, letter, reason, now)
         if alert is not None:
             store.add_letter(alert, now, why="alert_planned")
-        resend = paper_copy(letter, now) if paper_resend else None
+        resend = paper_copy(letter, now) if paper_resend and still_news(store, letter) else None
         if resend is not None and store.add_letter(
                 resend, now, why="paper_resend", audit={"resends": letter.letter_id}):
             result["resent_by_paper"] = resend.letter_id
@@ -121,6 +129,29 @@ def accept_receipt(store: Store, catalog: Catalog, data: Any, now: datetime, *,
     # last: WAIT covers every write before it, the alert and the paper copy too.
     store.confirm_letter(letter.letter_id, "receipt_at", fields["receipt_at"])
     return result
+
+
+# The citizen's notice that a meeting moved: once one was planned after a letter about the
+# meeting, that letter's time is out of date.
+MOVED_NOTICE = "meeting_rescheduled"
+
+
+def still_news(store: Store, failed: Letter) -> bool:
+    """Whether a failed letter still says something true, so a paper copy is worth
+    sending: not for a closed case, nor about a meeting since cancelled or moved (the
+    citizen would be summoned to a time that no longer holds; the caseworker's alert
+    stands either way)."""
+    case = store.case(failed.case_id)
+    if case is None or case.closed:
+        return False
+    meeting = case.meetings.get(failed.scope) if failed.scope else None
+    if meeting is None:
+        return True
+    if meeting.cancelled:
+        return False
+    return not any(other.kind == MOVED_NOTICE and other.scope == failed.scope
+                   and other.cause != failed.cause and other.send_at >= failed.send_at
+                   for other in store.case_letters(failed.case_id).values())
 
 
 def paper_copy(failed: Letter, now: datetime) -> Letter | None:

@@ -434,8 +434,11 @@ class Store:
 
     def mark_handed_over(self, letter_id: str, now: datetime) -> None:
         """Written just before a request for the letter leaves for SF1601 (issue 12): if its
-        worker then dies, the letter may be on the platform and must not be resent at once."""
+        worker then dies, the letter may be on the platform and must not be resent at once.
+        Raises NotReplicated (and the request must not leave) unless replicas hold it."""
         self.redis.hset(LETTER + letter_id, "handed_over", now.isoformat())
+        # Issue 15: lost in a failover, the mark would let a retake resend at once.
+        self.confirm_letter(letter_id, "handed_over", now.isoformat())
 
     def save_document(self, letter_id: str, document: Mapping[str, str]) -> None:
         self.redis.hset(f"{P}doc:{letter_id}", mapping=dict(document))

@@ -155,3 +155,33 @@ def test_event_command_posts_to_a_running_api(redis_url: str, tmp_path: Path,
         assert code == 2 and "a case with this id is already open" in err
     finally:
         assert server.stop() == 0
+
+
+def test_receipt_file_is_all_or_nothing(env: dict[str, str], tmp_path: Path, api: TestClient,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """Given a receipts file whose first line is good and whose second names a letter
+    never handed over, `notifier receipt` on the shared Redis exits 2 naming line 2 and
+    records nothing; the good line alone is then recorded (review of the merge)."""
+    from notifier.clock import SystemClock
+    from notifier.models import Status
+
+    api.post("/events", json=opening(CASE), headers=SYSTEM)
+    runtime = build_runtime(load_settings())
+    sent, pending, *_ = [x for x in runtime.store.case_letters(CASE).values()
+                         if x.channel.value == "digital_post"]
+    now = SystemClock().now()
+    assert runtime.store.transition(sent, (Status.SCHEDULED,), Status.SENT, now)
+
+    def line(letter_id: str) -> str:
+        return json.dumps({"message_uuid": letter_id, "status": "delivered",
+                           "received_at": now.isoformat()})
+
+    path = tmp_path / "receipts.jsonl"
+    path.write_text(line(sent.letter_id) + "\n" + line(pending.letter_id) + "\n")
+    code, _, err = run(capsys, "receipt", str(path))
+    assert code == 2 and "line 2" in err and "never handed over" in err
+    assert runtime.store.letter(sent.letter_id).receipt_status is None  # type: ignore[union-attr]
+    path.write_text(line(sent.letter_id) + "\n")
+    code, out, _ = run(capsys, "receipt", str(path))
+    assert code == 0 and lines(out)[0]["outcome"] == "recorded"
+    assert runtime.store.letter(sent.letter_id).receipt_status == "delivered"  # type: ignore[union-attr]

@@ -103,6 +103,9 @@ class FakeGateway:
         self.saml: dict[str, Issued] = {}
         self.tokens: dict[str, Issued] = {}
         self.no_digital_post: set[str] = set()
+        # Called with the messageUUID once a message is accepted, before the answer leaves:
+        # the platform's PKO_PostStatus can overtake its own answer to the sender.
+        self.on_accept: Callable[[str], None] | None = None
         self.lock = threading.Lock()
         self.files = tempfile.TemporaryDirectory(prefix="fake-sp-")
         self.ca = trustme.CA()
@@ -291,6 +294,8 @@ class FakeGateway:
         with self.lock:
             self.messages[message.message_uuid] = message
             self.accepted[message.message_uuid] += 1
+        if self.on_accept is not None:
+            self.on_accept(message.message_uuid)
         return (200, "application/xml", kombi_response(True, str(uuid.uuid4())),
                 answer == "accept_drop")
 

@@ -4,8 +4,10 @@ uncertain state they settle: letters sent over mutual TLS to the fake Servicepla
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import fakeredis
 import pytest
@@ -17,11 +19,13 @@ from notifier.beskedfordeler import (
     parse_modtag_besked,
 )
 from notifier.clock import SimulatedClock
+from notifier.delivery import UNTAKE_DELAY
 from notifier.errors import ConflictError, InputError
 from notifier.models import Status
+from notifier.replication import Durability, NotReplicated
 from notifier.runtime import Runtime, build_runtime
 from notifier.settings import load_settings
-from tests.conftest import opening_event
+from tests.conftest import event, opening_event
 from tests.support.gateway import SHARED, FakeGateway, modtag_besked_input
 from tests.unit.test_pipeline import deliver_due
 
@@ -127,6 +131,31 @@ def test_fejlet_alerts_the_caseworker_and_resends_by_paper(runtime: Runtime,
     assert (runtime.settings.outbox_dir / "print" / f"{paper_id}.pdf").is_file()
 
 
+@pytest.mark.parametrize(("change", "data"), [
+    ("meeting_rescheduled", {"meeting_id": "m-1", "starts_at": "2026-12-03T10:00:00+01:00"}),
+    ("meeting_cancelled", {"meeting_id": "m-1"}),
+])
+def test_no_paper_copy_of_a_summons_whose_meeting_moved_or_was_cancelled(
+    runtime: Runtime, change: str, data: dict[str, str]
+) -> None:
+    """Given a summons that Digital Post accepted, and the meeting then moved or was
+    cancelled, when its 'Fejlet' arrives, then the caseworker is alerted but no paper copy
+    summons the citizen to a time that no longer holds (review of the merge)."""
+    store, catalog, now = runtime.store, runtime.renderer.catalog, runtime.clock.now()
+    sent_form(runtime)
+    store.apply_event(event("bk", "meeting_booked", now.isoformat(), {
+        "meeting_id": "m-1", "starts_at": "2026-12-01T10:00:00+01:00", "form": "phone",
+        "with_employer": False}), runtime.planner, now)
+    (summons_id,) = [i for i in deliver_due(runtime)
+                     if letter(runtime, i).kind == "meeting_summons"]
+    store.apply_event(event("mv", change, now.isoformat(), data), runtime.planner, now)
+    body = modtag_besked_input(summons_id, "Fejlet", ("memo.invalid", "nej"))
+    result = accept_post_status(store, catalog, body, now)
+    assert "resent_by_paper" not in result
+    kinds = {letter(runtime, i).kind for i in deliver_due(runtime)}
+    assert "delivery_failed" in kinds and "meeting_summons" not in kinds
+
+
 def test_paper_resend_can_be_turned_off(runtime: Runtime) -> None:
     """With NOTIFIER_PAPER_RESEND_ON_FAILURE=false only the alert is planned."""
     form_id = sent_form(runtime)
@@ -157,6 +186,42 @@ def test_lost_answer_makes_the_letter_uncertain_and_its_status_settles_it(
     assert gateway.accepted[form_id] == 1 and gateway.received[form_id] == 1
 
 
+def test_a_status_that_overtakes_the_lost_answer_settles_the_letter_as_sent(
+    runtime: Runtime, gateway: FakeGateway
+) -> None:
+    """Given the platform accepts a letter and its PKO_PostStatus arrives while the sender
+    is still waiting for the (then lost) answer, then the letter is sent, not uncertain:
+    it is never resent after the wait (review of the merge)."""
+    store, catalog = runtime.store, runtime.renderer.catalog
+    gateway.on_accept = lambda uuid: accept_post_status(
+        store, catalog, modtag_besked_input(uuid), runtime.clock.now()) and None
+    gateway.script(["accept_drop"])
+    form_id = sent_form(runtime)
+    settled = letter(runtime, form_id)
+    assert (settled.status, settled.receipt_status) == (Status.SENT, "delivered")
+    runtime.clock.advance(timedelta(days=2))  # type: ignore[attr-defined]
+    assert form_id not in deliver_due(runtime)
+    assert gateway.received[form_id] == 1
+
+
+def test_a_status_recorded_before_a_resend_is_taken_stops_the_resend(
+    runtime: Runtime, gateway: FakeGateway
+) -> None:
+    """Given an uncertain letter whose status was recorded while it was still 'sending'
+    (so nothing settled it), when its resend comes due, then it is settled as sent, and
+    the platform gets no second request."""
+    gateway.script(["drop"])
+    form_id = sent_form(runtime)
+    store = runtime.store
+    store.record_receipt(letter(runtime, form_id), {"receipt_status": "delivered",
+                                                    "receipt_at": runtime.clock.now().isoformat()},
+                         runtime.clock.now())
+    runtime.clock.advance(timedelta(hours=24, seconds=1))  # type: ignore[attr-defined]
+    deliver_due(runtime)
+    assert letter(runtime, form_id).status is Status.SENT
+    assert gateway.received[form_id] == 1
+
+
 def test_uncertain_without_a_status_is_resent_with_the_same_ids_after_the_wait(
     runtime: Runtime, gateway: FakeGateway
 ) -> None:
@@ -174,6 +239,36 @@ def test_uncertain_without_a_status_is_resent_with_the_same_ids_after_the_wait(
     assert (resent.status, resent.resends) == (Status.SENT, 1)
     assert gateway.received[form_id] == 2
     assert gateway.messages[form_id].transaction_id == form_id
+
+
+@dataclass(frozen=True)
+class LosesTheMark(Durability):
+    """Confirms everything but the first 'handed over' mark (a replica lag or failover)."""
+
+    lost: list[str] = field(default_factory=lambda: ["handed_over"])
+
+    def confirm(self, client: Any, keys: Sequence[str], field: str | None = None,
+                value: str | None = None) -> None:
+        if field in self.lost:
+            self.lost.remove(field)
+            raise NotReplicated("handed_over: no replica")
+
+
+def test_an_unconfirmed_handed_over_mark_keeps_the_request_home(
+    runtime: Runtime, gateway: FakeGateway
+) -> None:
+    """Given the replicas do not confirm the 'handed over' mark, the request does not
+    leave (a failover could otherwise lose the mark and let a retake resend at once):
+    the letter is given back, not counted as an attempt, and then sent once."""
+    runtime.store.durability = LosesTheMark(1)
+    runtime.store.apply_event(opening_event(), runtime.planner, runtime.clock.now())
+    (form_id,) = deliver_due(runtime)
+    assert letter(runtime, form_id).status is Status.SCHEDULED
+    assert gateway.received[form_id] == 0
+    runtime.clock.advance(timedelta(seconds=UNTAKE_DELAY))  # type: ignore[attr-defined]
+    assert deliver_due(runtime) == [form_id]
+    sent = letter(runtime, form_id)
+    assert (sent.status, sent.attempts, gateway.received[form_id]) == (Status.SENT, 1, 1)
 
 
 def test_taken_over_letter_resends_at_once_only_if_its_request_never_left(

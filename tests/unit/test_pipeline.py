@@ -228,3 +228,23 @@ def test_case_closed_cancels_everything_pending(runtime: Runtime) -> None:
                   {"returned_on": "2026-11-25"})
     with pytest.raises(ConflictError):
         runtime.store.apply_event(later, runtime.planner, runtime.clock.now())
+
+
+def test_an_overdue_alert_does_not_wait_for_a_delayed_form(runtime: Runtime) -> None:
+    """Given the information form is still on its way when its overdue alert comes due
+    (issue 15's note feared a delayed form would kill its alert), then the alert goes,
+    with the form's deadline as planned: a deadline is fixed when the form is planned,
+    not when it is sent, so the reference resolves while the form is pending."""
+    store, clock = runtime.store, runtime.clock
+    store.apply_event(opening_event(), runtime.planner, clock.now())
+    [overdue] = letters_by_kind(runtime)["information_form_overdue"]
+    [form] = letters_by_kind(runtime)["information_form"]
+    clock.advance(overdue.send_at - clock.now())  # type: ignore[attr-defined]
+    claimed = store.claim_due(clock.now(), clock.now() + timedelta(minutes=5), 100)
+    assert {form.letter_id, overdue.letter_id} <= set(claimed)
+    assert runtime.deliverer.deliver(overdue.letter_id) is Status.SENT
+    pending_form = store.letter(form.letter_id)
+    assert pending_form is not None and pending_form.status is Status.QUEUED
+    sent = store.letter(overdue.letter_id)
+    assert sent is not None and form.deadline is not None
+    assert sent.deadline == form.deadline
