@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -185,3 +186,50 @@ def test_receipt_file_is_all_or_nothing(env: dict[str, str], tmp_path: Path, api
     code, out, _ = run(capsys, "receipt", str(path))
     assert code == 0 and lines(out)[0]["outcome"] == "recorded"
     assert runtime.store.letter(sent.letter_id).receipt_status == "delivered"  # type: ignore[union-attr]
+
+
+def test_release_command_sends_a_held_stop(env: dict[str, str], api: TestClient,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """Given a stop decision held because its meeting's summons was suppressed by standby,
+    `notifier release` schedules it with an audit entry naming the CLI user; a second
+    release reports already_released, and a letter that was never held is refused with
+    the API's words (issue 11 left this path without a CLI test)."""
+    from tests.integration.test_api_helpers import now_local
+
+    def at(seconds: int) -> str:
+        return (now_local() + timedelta(seconds=seconds)).isoformat()
+
+    starts = (now_local() + timedelta(days=3)).replace(hour=10, minute=0, second=0)
+    steps = [opening(CASE),
+             {"event_id": "evt-sb", "type": "standby_granted", "case_id": CASE,
+              "occurred_at": at(1), "data": {"decided_on": now_local().date().isoformat()}},
+             {"event_id": "evt-bk", "type": "meeting_booked", "case_id": CASE,
+              "occurred_at": at(2), "data": {"meeting_id": "m-1", "form": "phone",
+                                             "starts_at": starts.isoformat(),
+                                             "with_employer": False}},
+             {"event_id": "evt-st", "type": "decision_made", "case_id": CASE,
+              "occurred_at": at(3), "data": {
+                  "decision_id": "d-1", "title": "Afgørelse om stop", "outcome": "stopped",
+                  "decision_text": "Dine sygedagpenge stopper.", "reasoning": "Du kom ikke.",
+                  "legal_basis": ["Sygedagpengeloven § 21"],
+                  "stop_reason": "non_cooperation", "meeting_id": "m-1"}}]
+    assert api.post("/events", json=steps, headers=SYSTEM).status_code == 202
+    letters = api.get(f"/cases/{CASE}", headers=CASEWORKER).json()["letters"]
+    [held] = [x for x in letters if x["status"] == "held"]
+    capsys.readouterr()  # the API's request log, not the command's output
+    code, out, _ = run(capsys, "release", held["letter_id"], "--reason", "ringet op")
+    assert code == 0 and lines(out)[0]["outcome"] == "released"
+    assert lines(out)[0]["letter"]["status"] == "scheduled"
+    code, out, _ = run(capsys, "release", held["letter_id"])
+    assert code == 0 and lines(out)[0]["outcome"] == "already_released"
+    other = next(x for x in letters if x["status"] == "scheduled")
+    code, _, err = run(capsys, "release", other["letter_id"])
+    assert "only a held letter" in err
+    refused = api.post(f"/letters/{other['letter_id']}/release", headers=CASEWORKER)
+    assert code == 2 and refused.status_code == 409
+    audit = runtime_audit(CASE)
+    assert any(e["what"] == "scheduled" and "released" in json.dumps(e) for e in audit)
+
+
+def runtime_audit(case_id: str) -> list[dict[str, Any]]:
+    return build_runtime(load_settings()).store.audit(case_id)
