@@ -258,8 +258,7 @@ class Settings(BaseSettings):
             return value
         parts = urlsplit(value)
         # Plain http would carry CPR numbers in the clear; only a loopback test gateway may.
-        loopback = parts.hostname in {"127.0.0.1", "localhost", "::1"}
-        if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+        if parts.scheme != "https" and not (parts.scheme == "http" and _loopback(value)):
             raise ValueError("must be an https URL (http only to a loopback address)")
         return value
 
@@ -299,7 +298,19 @@ class Settings(BaseSettings):
         if bool(self.gateway_cert_file) != bool(self.gateway_key_file):
             raise ValueError("NOTIFIER_GATEWAY_CERT_FILE and _KEY_FILE go together")
         self._serviceplatformen_configured(uses_gateway)
+        self._caseworker_link_reachable(uses_gateway)
         return self
+
+    def _caseworker_link_reachable(self, uses_gateway: bool) -> None:
+        """Sending through a real (non-loopback) Serviceplatformen is production: a
+        caseworker's alert must then link to a case page they can open, not to localhost."""
+        if not uses_gateway or _loopback(self.gateway_url):
+            return
+        parts = urlsplit(self.caseworker_url)
+        if parts.scheme != "https" or _loopback(self.caseworker_url):
+            raise ValueError("NOTIFIER_CASEWORKER_URL must be the https address caseworkers "
+                             "open /ui/cases at (not localhost) when sending through the real "
+                             "Serviceplatformen")
 
     def _serviceplatformen_configured(self, uses_gateway: bool) -> None:
         """Issue 12: the real platform needs every part of the token flow and a certificate."""
@@ -400,3 +411,7 @@ def load_settings(**overrides: object) -> Settings:
         if not problems:
             return settings
     raise ConfigError("invalid settings: " + "; ".join(problems))
+
+
+def _loopback(url: str | None) -> bool:
+    return urlsplit(url or "").hostname in {"127.0.0.1", "localhost", "::1"}

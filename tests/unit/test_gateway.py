@@ -297,3 +297,19 @@ def test_saml_expiry_falls_back_to_the_lifetime_string() -> None:
     assert expiry.isoformat() == "2026-11-23T17:15:00+00:00"
     with pytest.raises(TransientError, match="Lifetime"):
         _saml_expiry(bare.decode(), {"Lifetime": "2026-11-23"})
+
+
+def test_real_platform_needs_a_caseworker_link_that_opens(clean_env: None,
+                                                          tmp_path: Path) -> None:
+    """Sending through a real (non-loopback) Serviceplatformen is production: the default
+    localhost link in caseworker alerts (or a plain-http one) stops the start, naming
+    NOTIFIER_CASEWORKER_URL; the jobcenter's https address passes (issue 11's note)."""
+    real = {"digital_post_transport": "http", "gateway_url": "https://sp.example.dk/kombi",
+            "sts_url": "https://sts.example.dk/issue", "token_url": "https://sp.example.dk/t",
+            "postforespoerg_url": "https://sp.example.dk/pf",
+            "gateway_cert_file": str(tmp_path / "c.pem"),
+            "gateway_key_file": str(tmp_path / "k.pem")}
+    for link in (None, "http://jobcenter.example.dk/ui/cases", "https://localhost/ui/cases"):
+        with pytest.raises(ConfigError, match="NOTIFIER_CASEWORKER_URL"):
+            load_settings(**real, **({"caseworker_url": link} if link else {}))
+    assert load_settings(**real, caseworker_url="https://jobcenter.example.dk/ui/cases")
