@@ -17,7 +17,7 @@ from notifier.errors import PermanentError
 from notifier.events import Event
 from notifier.identifiers import letter_id
 from notifier.models import CaseState, ChannelName, Letter, Recipient, Status
-from notifier.reach import notice_reached, unnotified_by_standby
+from notifier.reach import lost_to_standby, notice_reached, unnotified_by_standby
 from notifier.reducer import reduce
 from notifier.rules import SCOPES, LetterRule, OnlyIf, RuleSet, Trigger, When
 
@@ -282,6 +282,9 @@ class _Planning:
                 meeting = self.case.meetings[self._scope(rule)]
                 actual = unnotified_by_standby(self.case, meeting, self.refs_base,
                                                self.planner.notice_kinds, self.now)
+            elif attr == "standby_lost":
+                actual = lost_to_standby(self.case, self.case.meetings[self._scope(rule)],
+                                         rule.kind, self.refs_base, self.now)
             else:
                 actual = getattr(self.case.meetings[self._scope(rule)], attr, None)
             if actual != expected:

@@ -49,10 +49,23 @@ def unnotified_by_standby(case: CaseState, meeting: Meeting, letters: Mapping[st
     if meeting.cancelled or meeting.starts_at <= now:
         return False
     notice = latest_notice(letters, meeting.meeting_id, notice_kinds)
-    if notice is None:
+    return notice is not None and kept_by_standby(case, notice)
+
+
+def lost_to_standby(case: CaseState, meeting: Meeting, kind: str,
+                    letters: Mapping[str, Letter], now: datetime) -> bool:
+    """A meeting still ahead whose latest letter of ``kind`` (e.g. its reminder) standby
+    kept from the citizen, whether or not the summons itself went before standby."""
+    if meeting.cancelled or meeting.starts_at <= now:
         return False
-    if notice.status is Status.SUPPRESSED:
+    latest = latest_notice(letters, meeting.meeting_id, (kind,))
+    return latest is not None and kept_by_standby(case, latest)
+
+
+def kept_by_standby(case: CaseState, letter: Letter) -> bool:
+    """Suppressed, or cancelled by the event that granted standby."""
+    if letter.status is Status.SUPPRESSED:
         return True
     granted_by = case.facts.get("standby_granted_by")
-    return notice.status is Status.CANCELLED and granted_by is not None \
-        and notice.cancelled_by == granted_by
+    return letter.status is Status.CANCELLED and granted_by is not None \
+        and letter.cancelled_by == granted_by

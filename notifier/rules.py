@@ -40,8 +40,10 @@ FACTS = frozenset({"first_absence_day", "early_followup_requested_on"})
 SCOPES = {"meeting": "meeting_id", "decision": "decision_id", "hearing": "hearing_id",
           "complaint": "complaint_id"}
 # standby_unnotified: the meeting is ahead and the citizen's latest notice of it was
-# suppressed or cancelled by standby (computed by the planner).
-MEETING_FIELDS = frozenset({"starts_at", "with_employer", "form", "standby_unnotified"})
+# suppressed or cancelled by standby; standby_lost: the same for the rule's own latest
+# letter of the meeting (its reminder) (both computed by the planner).
+MEETING_FIELDS = frozenset({"starts_at", "with_employer", "form", "standby_unnotified",
+                            "standby_lost"})
 SCOPE_BASES = frozenset({"complaint.received_on", "decision.effective_from"})
 ONLY_IF_KEYS = {"letter", "status", "channel", "arrives_after"}
 

@@ -122,6 +122,35 @@ def test_summons_cancelled_by_standby_is_revived_with_the_employer_invitation() 
     assert [(x.status, x.send_at) for x in reminder] == [(Status.SENT, at("2026-12-18 09:00"))]
 
 
+def test_standby_end_revives_a_reminder_whose_summons_went_before_standby() -> None:
+    """Given a summons sent Fri 4 Dec for a meeting Tue 15 Dec, and standby granted Mon 7
+    Dec (the pending reminder cancelled), When standby ends Thu 10 Dec, Then the reminder
+    is planned again for Mon 14 Dec 09:00 (the citizen-protective reading: RULES.md revives
+    summons and reminder only where the summons was kept back), and no second summons."""
+    letters = simulate(
+        opened("2026-12-03 10:00", "2026-12-02", employer=False),
+        booked("bk", "2026-12-04 10:00", "m1", "2026-12-15 10:00"),
+        ev("sb", "standby_granted", "2026-12-07 10:00", {"decided_on": "2026-12-07"}),
+        ev("sbe", "standby_ended", "2026-12-10 10:00", {"decided_on": "2026-12-10"}),
+    )
+    assert [x.status for x in of_kind(letters, "meeting_summons")] == [Status.SENT]
+    reminders = {x.cause: (x.status, x.send_at) for x in of_kind(letters, "meeting_reminder")}
+    assert reminders["bk"][0] is Status.CANCELLED
+    assert reminders["sbe"] == (Status.SENT, at("2026-12-14 09:00"))
+
+
+def test_a_reminder_already_sent_before_standby_is_not_sent_again() -> None:
+    """Given the reminder went (Mon 14 Dec) before standby was granted the same day, When
+    standby ends before the meeting, Then no second reminder: nothing was kept back."""
+    letters = simulate(
+        opened("2026-12-03 10:00", "2026-12-02", employer=False),
+        booked("bk", "2026-12-04 10:00", "m1", "2026-12-16 10:00"),
+        ev("sb", "standby_granted", "2026-12-15 10:00", {"decided_on": "2026-12-15"}),
+        ev("sbe", "standby_ended", "2026-12-15 12:00", {"decided_on": "2026-12-15"}),
+    )
+    assert [x.status for x in of_kind(letters, "meeting_reminder")] == [Status.SENT]
+
+
 # --- held decisions ---------------------------------------------------------------------------
 
 
