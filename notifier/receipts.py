@@ -131,25 +131,20 @@ def accept_receipt(store: Store, catalog: Catalog, data: Any, now: datetime, *,
     return result
 
 
-# The citizen's notice that a meeting moved: once one was planned after a letter about the
-# meeting, that letter's time is out of date.
-MOVED_NOTICE = "meeting_rescheduled"
+# The citizen's notices that a meeting moved or was called off: once one was planned after
+# a letter about the meeting, that letter's time no longer holds.
+SUPERSEDING = ("meeting_rescheduled", "meeting_cancelled")
 
 
 def still_news(store: Store, failed: Letter) -> bool:
     """Whether a failed letter still says something true, so a paper copy is worth
-    sending: not for a closed case, nor about a meeting since cancelled or moved (the
+    sending: not a summons or reminder for a meeting since moved or called off (the
     citizen would be summoned to a time that no longer holds; the caseworker's alert
-    stands either way)."""
-    case = store.case(failed.case_id)
-    if case is None or case.closed:
-        return False
-    meeting = case.meetings.get(failed.scope) if failed.scope else None
-    if meeting is None:
+    stands either way). The notice of the move or cancellation itself is news, and so is
+    anything in a closed case: a decision must reach the citizen whatever came after."""
+    if not failed.scope:
         return True
-    if meeting.cancelled:
-        return False
-    return not any(other.kind == MOVED_NOTICE and other.scope == failed.scope
+    return not any(other.kind in SUPERSEDING and other.scope == failed.scope
                    and other.cause != failed.cause and other.send_at >= failed.send_at
                    for other in store.case_letters(failed.case_id).values())
 

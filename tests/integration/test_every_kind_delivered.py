@@ -148,8 +148,10 @@ def test_every_platform_letter_comes_back_delivered_and_fejlet_resends_by_paper(
         assert gateway.push_status(url, ca_file, letter.letter_id, status) == "20"
     stored = {x.letter_id: runtime.store.letter(x.letter_id) for x in platform}
     assert {x.receipt_status for x in stored.values() if x} == {"delivered"}
+    # Not about a meeting: a summons for a meeting since moved gets no paper copy
+    # (receipts.still_news; tests/unit/test_beskedfordeler.py).
     citizen = next(x for x in platform if x.channel is ChannelName.DIGITAL_POST
-                   and x.recipient is Recipient.CITIZEN)
+                   and x.recipient is Recipient.CITIZEN and not x.scope)
     fejl = ("memo.invalid", "tag name not allowed")
     assert gateway.push_status(url, ca_file, citizen.letter_id, "Fejlet", fejl) == "20"
     planned = [x for x in runtime.store.case_letters(citizen.case_id).values()

@@ -156,6 +156,24 @@ def test_no_paper_copy_of_a_summons_whose_meeting_moved_or_was_cancelled(
     assert "delivery_failed" in kinds and "meeting_summons" not in kinds
 
 
+def test_a_failed_cancellation_notice_still_goes_on_paper(runtime: Runtime) -> None:
+    """Given a meeting cancelled and its cancellation notice accepted by Digital Post, when
+    that notice's 'Fejlet' arrives, then it goes again on paper: the citizen must learn
+    the meeting is off (only letters the cancellation made stale are not copied)."""
+    store, catalog, now = runtime.store, runtime.renderer.catalog, runtime.clock.now()
+    sent_form(runtime)
+    store.apply_event(event("bk", "meeting_booked", now.isoformat(), {
+        "meeting_id": "m-1", "starts_at": "2026-12-01T10:00:00+01:00", "form": "phone",
+        "with_employer": False}), runtime.planner, now)
+    deliver_due(runtime)
+    store.apply_event(event("mc", "meeting_cancelled", now.isoformat(), {"meeting_id": "m-1"}),
+                      runtime.planner, now)
+    (notice_id,) = [i for i in deliver_due(runtime)
+                    if letter(runtime, i).kind == "meeting_cancelled"]
+    body = modtag_besked_input(notice_id, "Fejlet", ("memo.invalid", "nej"))
+    assert "resent_by_paper" in accept_post_status(store, catalog, body, now)
+
+
 def test_paper_resend_can_be_turned_off(runtime: Runtime) -> None:
     """With NOTIFIER_PAPER_RESEND_ON_FAILURE=false only the alert is planned."""
     form_id = sent_form(runtime)
