@@ -100,6 +100,10 @@ def _parser() -> argparse.ArgumentParser:
 
     register_callbacks(sub)
 
+    from notifier.access_log_cli import register as register_access_log  # issue 14
+
+    register_access_log(sub)
+
     from notifier.api.commands import add_commands
 
     add_commands(sub)  # case, event, send, cancel, token: the API's operations from a shell
