@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import redis
@@ -71,6 +71,7 @@ class Replan:
     restamp: list[Letter] = field(default_factory=list)  # same plan, new rules_version
     error: str | None = None
     rules_version: str | None = None  # the new rules' version for this case
+    opened_on: date | None = None  # as the replay found it (older cases lack it)
 
 
 def replan(planner: Planner, case_id: str, events: Sequence[tuple[Event, datetime]],
@@ -90,7 +91,7 @@ def replan(planner: Planner, case_id: str, events: Sequence[tuple[Event, datetim
         return Replan(case_id, error=f"the new rules cannot replay this case: {exc}")
     causes = {event.event_id for event, _ in events}
     version = (planner.for_case(state) if state else planner).rules.version
-    out = Replan(case_id, rules_version=version)
+    out = Replan(case_id, rules_version=version, opened_on=state.opened_on if state else None)
     for letter_id, before in sorted(letters.items(), key=lambda x: x[1].send_at):
         if before.status is not Status.SCHEDULED or before.cause not in causes:
             continue
@@ -169,6 +170,7 @@ def apply_case(store: Store, planner: Planner, case_id: str, now: datetime) -> R
                 pipe.multi()
                 if result.error is None:
                     _write(store, pipe, result, now)
+                    _remember_opening(store, pipe, result)
                 pipe.execute()
                 return result
             except redis.WatchError:
@@ -209,6 +211,15 @@ def _write(store: Store, pipe: Any, result: Replan, now: datetime) -> None:
         pipe.rpush(store.audit_key(change.case_id),
                    audit_entry(now, "rules_applied", rules_version=result.rules_version,
                                **_audit(change)))
+
+
+def _remember_opening(store: Store, pipe: Any, result: Replan) -> None:
+    """A case stored before issue 14 has no opening day; the replay chose its rules by the
+    day its opening event gives, and so must the deadlines computed when it is sent."""
+    case = store.case(result.case_id)
+    if case is not None and case.opened_on is None and result.opened_on is not None:
+        pipe.set(store.case_key(result.case_id),
+                 case.model_copy(update={"opened_on": result.opened_on}).model_dump_json())
 
 
 def _audit(change: Change) -> dict[str, Any]:

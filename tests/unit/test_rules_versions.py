@@ -277,3 +277,19 @@ def test_a_letter_the_old_rules_never_planned_is_added(
                  if x.kind == "information_form_reminder")
     assert added.status is Status.SCHEDULED
     assert runtime.client.zscore(DUE, added.letter_id) == added.send_at.timestamp()
+
+
+def test_apply_gives_a_case_stored_before_issue_14_its_opening_day(
+        tmp_path: Path, stale: Runtime, capsys: pytest.CaptureFixture[str]) -> None:
+    """A case state without ``opened_on`` (stored before it existed) is re-planned by the
+    day of its opening event, and keeps that day, so its letters' deadlines are later
+    computed under the same rules the re-plan used."""
+    key = stale.store.case_key("SDP-V-NEW")
+    state = json.loads(stale.client.get(key))
+    del state["opened_on"]
+    stale.client.set(key, json.dumps(state))
+    assert stale.store.case("SDP-V-NEW").opened_on is None  # type: ignore[union-attr]
+    rows = run(["rules", "apply", str(rules_copy(tmp_path, "law", law=True)), "--json"],
+               capsys)
+    assert {r["case_id"] for r in rows} == {"SDP-V-NEW"}
+    assert stale.store.case("SDP-V-NEW").opened_on == date(2027, 1, 4)  # type: ignore[union-attr]
