@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Query, Request
 
 from notifier.access_log import AccessLog, Via, access_log, check_purpose
 from notifier.api.access import caseworker_token, get_runtime
@@ -28,6 +28,7 @@ from notifier.models import Status
 
 LOGGED = "access_logged"  # attribute naming what a dependency logs (for the coverage test)
 Who = Callable[..., Principal]
+PURPOSE = "Why the data is read (kept in the access log; one line, at most 200 characters)"
 
 
 @dataclass(frozen=True)
@@ -47,9 +48,12 @@ class Reader:
 
 def reader(who: Who = caseworker_token, via: Via = Via.API) -> Callable[..., Reader]:
     """A dependency giving the handler a Reader for the caller ``who`` identifies."""
-    def dependency(request: Request, principal: Annotated[Principal, Depends(who)]) -> Reader:
-        purpose = request.query_params.get("purpose") or request.headers.get("x-purpose")
-        return Reader(access_log(get_runtime(request)), principal, via, check_purpose(purpose))
+    def dependency(request: Request, principal: Annotated[Principal, Depends(who)],
+                   purpose: Annotated[str | None, Query(description=PURPOSE)] = None,
+                   x_purpose: Annotated[str | None, Header(description=PURPOSE)] = None,
+                   ) -> Reader:
+        return Reader(access_log(get_runtime(request)), principal, via,
+                      check_purpose(purpose or x_purpose))
 
     setattr(dependency, LOGGED, "by the handler")
     return dependency
