@@ -101,6 +101,14 @@ def _parser() -> argparse.ArgumentParser:
 
     register_callbacks(sub)
 
+    from notifier.access_log_cli import register as register_access_log  # issue 14
+
+    register_access_log(sub)
+
+    from notifier.rules_cli import register as register_rules  # issue 14
+
+    register_rules(sub)
+
     from notifier.api.commands import add_commands
 
     add_commands(sub)  # case, event, send, cancel, token: the API's operations from a shell

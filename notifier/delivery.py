@@ -128,7 +128,8 @@ class Deliverer:
                     # marked it uncertain; the platform's answer settles it as sent.
                     letter, (Status.SENDING, Status.QUEUED, Status.UNCERTAIN), Status.SENT, now,
                     fields={"sent_at": now.isoformat(), "receipt": receipt.transport_id,
-                            **({"deadline": deadline} if deadline else {})},
+                            **({"deadline": deadline} if deadline else {}),
+                            **_versions(document)},
                     audit={"channel": receipt.channel, "receipt": receipt.transport_id},
                 )
                 # Issue 15: confirmed on the replicas, or written again (a failover may have
@@ -186,7 +187,10 @@ class Deliverer:
         # The PDF is rebuilt from this HTML on request; its hash proves it is the same one.
         document = {"title": rendered.title, "html": rendered.html, "text": rendered.text,
                     "sent_at": now.isoformat(), "channel": letter.channel.value,
-                    **({"pdf_sha256": sha256(pdf)} if pdf else {})}
+                    **({"pdf_sha256": sha256(pdf)} if pdf else {}),
+                    **({"template_version": rendered.template_version}
+                       if rendered.template_version else {}),
+                    **({"rules_version": letter.rules_version} if letter.rules_version else {})}
         return receipt, deadline.isoformat() if deadline else None, document
 
     def _choose_channel(self, letter: Letter, case: CaseState, now: datetime,
@@ -306,6 +310,11 @@ class Deliverer:
                               audit={"reason": "the failed letter was delivered after all"})
         log.info("letter.alert_withdrawn")
         return Status.CANCELLED
+
+
+def _versions(document: Mapping[str, str]) -> dict[str, str]:
+    """Issue 14: the template version the sent document was rendered with, for the letter."""
+    return {k: document[k] for k in ("template_version",) if k in document}
 
 
 def failure_alert(catalog: Catalog, failed: Letter, reason: str, now: datetime

@@ -73,6 +73,9 @@ class Letter:
     released_by: str | None = None  # who released it, if it was held (issue 11)
     handed_over: datetime | None = None  # when a request for it last left for SF1601
     resends: int = 0  # times it was resent after waiting out an uncertain outcome
+    # Issue 14: the rule set it was planned under, the templates it was rendered with.
+    rules_version: str | None = None
+    template_version: str | None = None
 
     def with_status(self, status: Status, **changes: Any) -> Letter:
         return replace(self, status=status, **changes)
@@ -122,6 +125,8 @@ class Letter:
             released_by=raw.get("released_by"),
             handed_over=_instant(raw.get("handed_over")),
             resends=int(raw.get("resends", "0")),
+            rules_version=raw.get("rules_version"),
+            template_version=raw.get("template_version"),
         )
 
 
@@ -181,3 +186,6 @@ class CaseState(BaseModel):
     facts: dict[str, Any] = {}
     meetings: dict[str, Meeting] = {}
     decisions: dict[str, dict[str, Any]] = {}
+    # Issue 14: the local day the case was opened, which picks rules with an effective
+    # date (rules.Overlay); None for cases opened before it was recorded (base rules).
+    opened_on: date | None = None

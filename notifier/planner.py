@@ -37,6 +37,17 @@ class Planner:
     def __init__(self, rules: RuleSet, calendar: DanishCalendar) -> None:
         self.rules = rules
         self.calendar = calendar
+        self._dated: dict[str | None, Planner] = {}
+
+    def for_case(self, case: CaseState) -> Planner:
+        """The planner with the rules in force for the case's opening date (issue 14:
+        rules with an effective date apply to cases opened from that date)."""
+        rules = self.rules.for_opening(case.opened_on)
+        if rules is self.rules:
+            return self
+        if rules.version not in self._dated:
+            self._dated[rules.version] = Planner(rules, self.calendar)
+        return self._dated[rules.version]
 
     # --- events -----------------------------------------------------------------------
     def apply(
@@ -44,6 +55,12 @@ class Planner:
     ) -> Plan:
         """What ``event`` does to a case. Raises ConflictError if the case's state forbids it."""
         new_case = reduce(case, event)
+        if case is None:
+            new_case.opened_on = self.calendar.local_date(event.occurred_at)
+        return self.for_case(new_case)._apply(new_case, letters, event, now)
+
+    def _apply(self, new_case: CaseState, letters: Mapping[str, Letter], event: Event,
+               now: datetime) -> Plan:
         doomed = {
             letter.letter_id
             for letter in letters.values()
@@ -110,7 +127,7 @@ class Planner:
         self, letter: Letter, case: CaseState, letters: Mapping[str, Letter], send_date: date
     ) -> dict[str, date]:
         """The letter's deadlines (``deadline`` and any extras) for an actual send date."""
-        rule = self.rules.letters.get(letter.kind)
+        rule = self.for_case(case).rules.letters.get(letter.kind)
         if rule is None:
             return {"deadline": letter.deadline} if letter.deadline else {}
         refs = _References(self.calendar, case, letters, {}, None, letter.scope,
@@ -197,6 +214,7 @@ class _Planning:
                 scope=scope,
                 deadline=refs.date_of(rule.deadline, send_date) if rule.deadline else None,
                 params=self._params(rule),
+                rules_version=self.planner.rules.version,
             )
             self.fresh.setdefault(rule.kind, letter)
             self.planned.append(letter)

@@ -17,10 +17,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
+import jinja2.meta
 from babel.dates import format_date, format_time
 
 from notifier.catalog import Catalog
 from notifier.errors import RenderError
+from notifier.versions import digest
 
 
 @dataclass(frozen=True)
@@ -29,12 +31,14 @@ class Rendered:
     title: str
     html: str
     text: str
+    template_version: str | None = None  # issue 14: hash of the templates used
 
 
 class Renderer:
     def __init__(self, letters_dir: Path, catalog: Catalog, zone: ZoneInfo) -> None:
         self.catalog = catalog
         self.zone = zone
+        self._versions: dict[str, str] = {}
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(letters_dir),
             undefined=jinja2.StrictUndefined,
@@ -62,7 +66,27 @@ class Renderer:
             raise RenderError(f"{name}: undefined variable: {exc.message}") from None
         except jinja2.TemplateError as exc:
             raise RenderError(f"{name}: {exc}") from None
-        return Rendered(kind=kind, title=entry.title, html=html, text=html_to_text(html))
+        return Rendered(kind=kind, title=entry.title, html=html, text=html_to_text(html),
+                        template_version=self.template_version(kind))
+
+    def template_version(self, kind: str) -> str:
+        """Issue 14: a hash of ``<kind>.html`` and every template it extends or includes,
+        so a letter records exactly which wording produced it."""
+        if kind not in self._versions:
+            names: list[str] = []
+            pending = [f"{kind}.html"]
+            while pending:
+                name = pending.pop()
+                if name in names:
+                    continue
+                names.append(name)
+                source = self.env.loader.get_source(self.env, name)[0]  # type: ignore[union-attr]
+                pending += [ref for ref in jinja2.meta.find_referenced_templates(
+                    self.env.parse(source)) if ref]
+            self._versions[kind] = digest(
+                (name, self.env.loader.get_source(self.env, name)[0].encode())  # type: ignore[union-attr]
+                for name in sorted(names))
+        return self._versions[kind]
 
     # --- Danish formatting (Babel) --------------------------------------------------------
     def _local(self, value: date | datetime | str) -> date | datetime:

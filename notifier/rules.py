@@ -27,7 +27,8 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import date, datetime, time
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -111,8 +112,42 @@ class LetterRule:
 
 
 @dataclass(frozen=True)
+class Overlay:
+    """Issue 14: a rule file with ``effective_from``: its letters replace the base rules'
+    of the same kind for cases opened on or after that (local) date."""
+
+    effective_from: date
+    label: str
+    letters: dict[str, LetterRule]
+    source: str = ""
+
+
+@dataclass(frozen=True)
 class RuleSet:
     letters: dict[str, LetterRule]
+    # Issue 14: the files' own ``version`` string(s), and the content hash of the rule files
+    # and the catalog (set by ``versions.stamp``); a letter records ``version``.
+    label: str | None = None
+    digest: str | None = None
+    overlays: tuple[Overlay, ...] = ()
+
+    @property
+    def version(self) -> str | None:
+        if self.label is None and self.digest is None:
+            return None
+        return "+".join(x for x in (self.label, self.digest) if x)
+
+    def for_opening(self, opened_on: date | None) -> RuleSet:
+        """The rules for a case opened on ``opened_on`` (unknown: opened before any dated
+        file, so the base rules): every overlay in force by then, later ones last."""
+        active = [o for o in self.overlays if opened_on is not None
+                  and o.effective_from <= opened_on]
+        if not active:
+            return self
+        letters = dict(self.letters)
+        for overlay in active:
+            letters.update(overlay.letters)
+        return RuleSet(letters, label=active[-1].label, digest=self.digest)
 
     def triggered_by(self, event_type: str) -> list[LetterRule]:
         return [r for r in self.letters.values() if any(t.event == event_type for t in r.triggers)]
@@ -122,28 +157,63 @@ class RuleSet:
 
 
 def load_rules(directory: Path) -> RuleSet:
-    """Every ``*.toml`` in ``directory`` except ``calendar.toml``; errors name file and field."""
+    """Every ``*.toml`` in ``directory`` except ``calendar.toml``; errors name file and field.
+
+    A file with ``effective_from = "YYYY-MM-DD"`` is an overlay (issue 14): it may redefine
+    kinds of the base files, for cases opened from that date; the others are the base.
+    """
     files = sorted(p for p in directory.glob("*.toml") if p.name != "calendar.toml")
     if not files:
         raise ConfigError(f"{directory}: no rule files (*.toml)")
     letters: dict[str, LetterRule] = {}
+    labels: set[str] = set()
+    overlays: list[Overlay] = []
     for path in files:
-        for kind, rule in _load_file(path).items():
+        header, rules = _load_file(path)
+        if header.effective_from is not None:
+            overlays.append(Overlay(header.effective_from, header.label or
+                                    header.effective_from.isoformat(), rules, path.name))
+            continue
+        if header.label:
+            labels.add(header.label)
+        for kind, rule in rules.items():
             if kind in letters:
                 raise ConfigError(f"{path.name}: letters.{kind}: defined in more than one file")
             letters[kind] = rule
     _check_references(letters)
-    return RuleSet(letters)
+    overlays.sort(key=lambda o: o.effective_from)
+    for earlier, later in pairwise(overlays):
+        if earlier.effective_from == later.effective_from:
+            raise ConfigError(f"{later.source}: effective_from: {earlier.source} has the "
+                              "same date")
+    for overlay in overlays:
+        merged = RuleSet(letters, overlays=tuple(overlays)).for_opening(overlay.effective_from)
+        _check_references(merged.letters)
+    return RuleSet(letters, label="/".join(sorted(labels)) or None, overlays=tuple(overlays))
 
 
-def _load_file(path: Path) -> dict[str, LetterRule]:
+@dataclass(frozen=True)
+class _Header:
+    label: str | None
+    effective_from: date | None
+
+
+def _load_file(path: Path) -> tuple[_Header, dict[str, LetterRule]]:
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path.name}: not valid TOML: {exc}") from None
-    unknown = set(doc) - {"letters", "version"}
+    unknown = set(doc) - {"letters", "version", "effective_from"}
     if unknown:
         raise ConfigError(f"{path.name}: unknown top-level keys: {', '.join(sorted(unknown))}")
+    label = doc.get("version")
+    if label is not None and (isinstance(label, bool) or not isinstance(label, str | int)):
+        raise ConfigError(f'{path.name}: version: must be a string like "2026.12"')
+    effective = doc.get("effective_from")
+    if effective is not None and not (isinstance(effective, date)
+                                      and not isinstance(effective, datetime)):
+        raise ConfigError(f"{path.name}: effective_from: must be a date (2027-01-01, no quotes)")
+    header = _Header(None if label is None else str(label), effective)
     out = {}
     letters = doc.get("letters", {})
     if not isinstance(letters, dict):
@@ -156,7 +226,7 @@ def _load_file(path: Path) -> dict[str, LetterRule]:
             out[kind] = _parse_rule(kind, raw, path.name)
         except _FieldProblem as exc:
             raise ConfigError(f"{where}.{exc.field}: {exc.message}") from None
-    return out
+    return header, out
 
 
 class _FieldProblem(Exception):

@@ -33,6 +33,7 @@ from notifier.replication import Durability, sentinel_client
 from notifier.rules import load_rules
 from notifier.settings import Settings
 from notifier.store import Store
+from notifier.versions import stamp
 
 
 def load_calendar(settings: Settings) -> DanishCalendar:
@@ -53,7 +54,8 @@ def load_calendar(settings: Settings) -> DanishCalendar:
 
 
 def build_planner(settings: Settings) -> Planner:
-    return Planner(load_rules(settings.rules_dir), load_calendar(settings))
+    rules = stamp(load_rules(settings.rules_dir), settings.rules_dir, settings.letters_dir)
+    return Planner(rules, load_calendar(settings))
 
 
 def redis_client(settings: Settings) -> redis.Redis:

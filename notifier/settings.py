@@ -224,6 +224,14 @@ class Settings(BaseSettings):
     callback_dead_seconds: int = Field(
         default=3 * 86400, ge=60, description="A callback not accepted by then is dead")
 
+    # --- issue 14 (14b): the access log (tilgangslog) -----------------------------------
+    access_log_retention_days: int = Field(
+        default=1825, ge=1, description="Access-log entries are kept this long (then archived "
+                                        "with the case, or dropped)")
+    access_log_coalesce_seconds: int = Field(
+        default=60, ge=0, description="The same read by the same person within this many "
+                                      "seconds is one entry (0: every request)")
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:

@@ -102,5 +102,9 @@ def _unauthorized(message: str) -> HTTPException:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 PdfDep = Annotated[BoundedPdf, Depends(get_pdf)]
 System = Annotated[Principal, Depends(require(Role.SYSTEM))]
-Caseworker = Annotated[Principal, Depends(require(Role.CASEWORKER))]
+# One dependency object, so a route's access-log dependency (reads.py) shares its result.
+caseworker_token = require(Role.CASEWORKER)
+Caseworker = Annotated[Principal, Depends(caseworker_token)]
+operator_token = require(Role.OPERATOR)  # issue 14
+Operator = Annotated[Principal, Depends(operator_token)]
 Anyone = Annotated[Principal, Depends(require(Role.SYSTEM, Role.CASEWORKER))]

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
-from notifier.api import docs, ui
+from notifier.api import access_export, docs, ui
 from notifier.api.auth import parse_tokens
 from notifier.api.errors import NotFoundError
 from notifier.api.middleware import BodyLimit, Hardening
@@ -56,6 +56,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.pdf = BoundedPdf(runtime.pdf, runtime.settings.render_timeout,
                                runtime.settings.pdf_cache_entries)
     app.include_router(router)
+    app.include_router(access_export.router)  # issue 14
     if runtime.settings.api_docs == "token":
         docs.install(app)
     app.include_router(ui.router)

@@ -30,6 +30,7 @@ def add_commands(sub: Any) -> None:
     case = sub.add_parser("case", help="a case's state and letter timeline (as GET /cases)")
     case.add_argument("case_id")
     case.add_argument("--json", action="store_true", help="the whole view as JSON")
+    case.add_argument("--purpose", help="why you read it (kept in the access log)")
     case.set_defaults(func=cmd_case)
 
     event = sub.add_parser("event", help="apply events (a JSON list, or one per line)")
@@ -61,7 +62,7 @@ def add_commands(sub: Any) -> None:
     token.add_argument("action", nargs="?", choices=["list", "revoke"],
                        help="list the tokens, or revoke every token of a name")
     token.add_argument("target", nargs="?", metavar="NAME", help="with revoke: whose tokens")
-    token.add_argument("--role", choices=["system", "caseworker"])
+    token.add_argument("--role", choices=["system", "caseworker", "operator"])
     token.add_argument("--name", help="who holds it (shown in the audit trail)")
     token.add_argument("--days", type=int, help="expiry of a token kept in Redis "
                        "(default NOTIFIER_TOKEN_DAYS)")
@@ -187,9 +188,12 @@ def cmd_release(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_case(settings: Settings, args: argparse.Namespace) -> int:
+    from notifier.access_log import cli_read
     from notifier.api.cases import case_view
 
-    view = case_view(stored_runtime(settings), args.case_id)
+    runtime = stored_runtime(settings)
+    view = case_view(runtime, args.case_id)
+    cli_read(runtime, args.case_id, "case_timeline", args.purpose)  # issue 14, before shown
     if args.json:
         print(json.dumps(view, ensure_ascii=False))
         return 0

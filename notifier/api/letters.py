@@ -55,6 +55,8 @@ def letter_view(letter: Letter, catalog: Catalog, calendar: DanishCalendar) -> d
         "releasable": letter.status is Status.HELD,
         "released_by": letter.released_by,
         "has_document": letter.status is Status.SENT,
+        "rules_version": letter.rules_version,  # issue 14
+        "template_version": letter.template_version,
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Query, Response
+from fastapi import APIRouter, Body, Depends, Query, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,6 +15,7 @@ from notifier.api.cases import case_view
 from notifier.api.letters import cancel_letter, find_letter, letter_view
 from notifier.api.letters import sent_document as stored_document
 from notifier.api.metrics import CONTENT_TYPE, health, render_metrics
+from notifier.api.reads import Reader, case_read, letter_read, reader
 from notifier.channels.gateway import certificate_days_left
 from notifier.events import DATA_MODELS
 from notifier.pdf import MEDIA_TYPE as PDF
@@ -69,7 +70,8 @@ def post_receipt(runtime: RuntimeDep, _: System,
                           paper_resend=runtime.settings.paper_resend_on_failure)
 
 
-@router.get("/cases/{case_id}", tags=["cases"], responses={**PROBLEMS, 404: PROBLEM})
+@router.get("/cases/{case_id}", tags=["cases"], responses={**PROBLEMS, 404: PROBLEM},
+            dependencies=[case_read("case_timeline")])
 def get_case(runtime: RuntimeDep, _: Caseworker, case_id: str) -> dict[str, Any]:
     """The case's state and its letter timeline."""
     return case_view(runtime, case_id)
@@ -91,15 +93,20 @@ def post_letter(runtime: RuntimeDep, who: Caseworker, case_id: str,
              responses={**PROBLEMS, 200: {"content": {"text/html": {}, PDF: {}}},
                         404: PROBLEM, 409: PROBLEM})
 def post_preview(runtime: RuntimeDep, pdf: PdfDep, _: Caseworker,
-                 request: adhoc.PreviewRequest) -> Response:
-    """The letter rendered exactly as it would be sent; nothing is stored."""
+                 request: adhoc.PreviewRequest,
+                 reads: Annotated[Reader, Depends(reader())]) -> Response:
+    """The letter rendered exactly as it would be sent; nothing is stored. With a
+    `case_id` it holds the case's data, and the read is in the access log."""
     rendered = adhoc.preview(runtime, request)
+    if request.case_id:
+        reads.read(request.case_id, "preview")
     if request.format == "pdf":
         return Response(pdf.render(rendered), media_type=PDF)
     return HTMLResponse(rendered.html)
 
 
-@router.get("/letters/{letter_id}", tags=["letters"], responses={**PROBLEMS, 404: PROBLEM})
+@router.get("/letters/{letter_id}", tags=["letters"], responses={**PROBLEMS, 404: PROBLEM},
+            dependencies=[letter_read("letter")])
 def get_letter(runtime: RuntimeDep, _: Caseworker, letter_id: str) -> dict[str, Any]:
     letter = find_letter(runtime.store, letter_id)
     return letter_view(letter, runtime.renderer.catalog, runtime.planner.calendar)
@@ -108,7 +115,8 @@ def get_letter(runtime: RuntimeDep, _: Caseworker, letter_id: str) -> dict[str, 
 @router.get("/letters/{letter_id}/document", tags=["letters"], response_class=HTMLResponse,
             responses={**PROBLEMS, 200: {"content": {"text/html": {}, PDF: {},
                                                       "application/json": {}}},
-                       404: PROBLEM, 409: PROBLEM})
+                       404: PROBLEM, 409: PROBLEM},
+            dependencies=[letter_read("document", sent_only=True)])
 def get_document(runtime: RuntimeDep, pdf: PdfDep, _: Caseworker, letter_id: str,
                  fmt: Annotated[Literal["html", "pdf", "json"], Query(alias="format")] = "html",
                  ) -> Response:

@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 
+from notifier.access_log import Via
 from notifier.api import adhoc
 from notifier.api.access import PdfDep, RuntimeDep, authenticate, client_of
 from notifier.api.auth import Principal, Role
@@ -30,6 +31,7 @@ from notifier.api.cases import case_view, check_case_id
 from notifier.api.errors import NotFoundError
 from notifier.api.letters import cancel_letter, find_letter, letter_view
 from notifier.api.letters import sent_document as stored_document
+from notifier.api.reads import case_read, letter_read
 from notifier.api.security import Sessions
 from notifier.api.uitext import LABELS, NOTICES, danish_errors, kind_choices
 from notifier.bounds import date_problem
@@ -90,6 +92,15 @@ def same_origin(request: Request) -> None:
 
 Who = Annotated[Principal, Depends(caseworker)]
 Posted = Depends(same_origin)
+
+
+def _case_read(what: str) -> Any:
+    """Issue 14: the page shows the case's data; the access log says who saw it."""
+    return case_read(what, caseworker, Via.UI)
+
+
+def _letter_read(what: str, *, sent_only: bool = False) -> Any:
+    return letter_read(what, caseworker, Via.UI, sent_only=sent_only)
 
 
 def page(request: Request, name: str, code: int = 200, headers: Mapping[str, str] | None = None,
@@ -165,7 +176,7 @@ def lookup(request: Request, runtime: RuntimeDep, _: Who,
     return RedirectResponse(f"/ui/cases/{case_id}", status_code=303)
 
 
-@router.get("/cases/{case_id}")
+@router.get("/cases/{case_id}", dependencies=[_case_read("case_timeline")])
 def case_page(request: Request, runtime: RuntimeDep, _: Who, case_id: str,
               besked: str = "", brev: str = "") -> HTMLResponse:
     case = case_view(runtime, case_id)
@@ -176,7 +187,7 @@ def case_page(request: Request, runtime: RuntimeDep, _: Who, case_id: str,
 
 
 # --- writing a letter -------------------------------------------------------------------
-@router.get("/cases/{case_id}/letters/new")
+@router.get("/cases/{case_id}/letters/new", dependencies=[_case_read("compose")])
 def compose_form(request: Request, runtime: RuntimeDep, _: Who, case_id: str) -> HTMLResponse:
     case = case_view(runtime, case_id)
     values = {"kind": adhoc.ADHOC, "when": "window",
@@ -184,7 +195,7 @@ def compose_form(request: Request, runtime: RuntimeDep, _: Who, case_id: str) ->
     return _compose(request, runtime, case, values)
 
 
-@router.post("/cases/{case_id}/letters", dependencies=[Posted])
+@router.post("/cases/{case_id}/letters", dependencies=[Posted, _case_read("compose")])
 async def compose_post(request: Request, runtime: RuntimeDep, who: Who, case_id: str
                        ) -> Response:
     case = case_view(runtime, case_id)
@@ -206,7 +217,7 @@ async def compose_post(request: Request, runtime: RuntimeDep, who: Who, case_id:
     return _compose(request, runtime, case, values, preview=draft.rendered.html)
 
 
-@router.post("/cases/{case_id}/letters/preview", dependencies=[Posted])
+@router.post("/cases/{case_id}/letters/preview", dependencies=[Posted, _case_read("preview")])
 async def live_preview(request: Request, runtime: RuntimeDep, who: Who, case_id: str
                        ) -> JSONResponse:
     """The form's live preview: JSON with the letter HTML, or the errors in Danish."""
@@ -262,28 +273,30 @@ def _local_instant(runtime: Runtime, text: str) -> str:
 
 
 # --- letters ----------------------------------------------------------------------------
-@router.get("/letters/{letter_id}")
+@router.get("/letters/{letter_id}", dependencies=[_letter_read("letter")])
 def letter_page(request: Request, runtime: RuntimeDep, _: Who, letter_id: str) -> HTMLResponse:
     letter = letter_view(find_letter(runtime.store, letter_id), runtime.renderer.catalog,
                          runtime.planner.calendar)
     return page(request, "letter.html", logged_in=True, letter=letter)
 
 
-@router.get("/letters/{letter_id}/document")
+@router.get("/letters/{letter_id}/document",
+            dependencies=[_letter_read("document", sent_only=True)])
 def document_page(runtime: RuntimeDep, _: Who, letter_id: str) -> HTMLResponse:
     """The sent letter itself, as sent; sandboxed, it can run nothing."""
     document = stored_document(runtime.store, letter_id)
     return HTMLResponse(document["html"], headers={"content-security-policy": DOCUMENT_POLICY})
 
 
-@router.get("/letters/{letter_id}/document.pdf")
+@router.get("/letters/{letter_id}/document.pdf",
+            dependencies=[_letter_read("document_pdf", sent_only=True)])
 def document_pdf_page(runtime: RuntimeDep, pdf: PdfDep, _: Who, letter_id: str) -> Response:
     data = pdf.sent(stored_document(runtime.store, letter_id))
     return Response(data, media_type=PDF, headers={
         "content-disposition": f'inline; filename="brev-{letter_id}.pdf"'})
 
 
-@router.get("/letters/{letter_id}/cancel")
+@router.get("/letters/{letter_id}/cancel", dependencies=[_letter_read("letter")])
 def cancel_form(request: Request, runtime: RuntimeDep, _: Who, letter_id: str) -> HTMLResponse:
     letter = letter_view(find_letter(runtime.store, letter_id), runtime.renderer.catalog,
                          runtime.planner.calendar)
@@ -300,7 +313,7 @@ def cancel(runtime: RuntimeDep, who: Who, letter_id: str,
                             status_code=303)
 
 
-@router.get("/letters/{letter_id}/release")
+@router.get("/letters/{letter_id}/release", dependencies=[_letter_read("letter")])
 def release_form(request: Request, runtime: RuntimeDep, _: Who, letter_id: str
                  ) -> HTMLResponse:
     letter = letter_view(find_letter(runtime.store, letter_id), runtime.renderer.catalog,

@@ -8,6 +8,7 @@ committing it.
 from __future__ import annotations
 
 import copy
+import difflib
 import os
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -348,4 +349,14 @@ def test_golden_text(renderer: Renderer, kind: str) -> None:
         path.write_text(text, encoding="utf-8")
         return
     assert path.is_file(), f"{path} missing; run with UPDATE_GOLDEN=1 and review it"
-    assert text == path.read_text(encoding="utf-8")
+    golden = path.read_text(encoding="utf-8")
+    # Issue 14: CI prints every wording change as a diff a reviewer can read.
+    diff = "".join(difflib.unified_diff(golden.splitlines(keepends=True),
+                                        text.splitlines(keepends=True),
+                                        f"golden/{kind}.txt", f"{kind}.html rendered now"))
+    assert text == golden, f"the wording of {kind} changed (UPDATE_GOLDEN=1 accepts it):\n{diff}"
+
+
+def test_every_golden_file_belongs_to_a_letter_kind() -> None:
+    """A golden file of a kind that no longer exists is an unreviewed leftover (issue 14)."""
+    assert sorted(p.stem for p in GOLDEN_DIR.glob("*.txt")) == KINDS

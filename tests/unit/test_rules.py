@@ -266,7 +266,8 @@ def test_invalid_toml_names_file_and_line(tmp_path: Path) -> None:
 
 def test_unknown_top_level_key(tmp_path: Path) -> None:
     """A stray top-level table is named."""
-    message = config_error(rules_dir(tmp_path, "version = 1\n", "version = 1\n[extras]\n"))
+    message = config_error(rules_dir(tmp_path, "[letters.information_form]\n",
+                                         "[extras]\n[letters.information_form]\n"))
     assert FILE in message
     assert "extras" in message
 
