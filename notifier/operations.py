@@ -42,7 +42,7 @@ def operations_view(runtime: Any) -> dict[str, Any]:
     heartbeat = store.last_heartbeat()
     outbox = CallbackOutbox(store)
     counts = outbox.counts()
-    expiry = certificate_expiry(runtime.channels, now)
+    expiry = certificate_expiry(runtime.channels, now, settings.certificate_warn_days)
     return {
         "at": now.isoformat(),
         "dead": [_row(r) for r in found.dead[:LIST_LIMIT]],
