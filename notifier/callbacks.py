@@ -255,8 +255,8 @@ class CallbackSender:
 
     def document(self, letter: Letter) -> dict[str, Any] | None:
         """The document exactly as sent: the PDF (base64) and its stored SHA-256. None if
-        no document was stored (a letter settled from ``uncertain`` by its receipt: its
-        worker never learnt what the platform took; see the issue 13 note)."""
+        no document was stored (since issue 13's second part, a letter settled from
+        ``uncertain`` by its receipt has the one handed over: ``pending_document.py``)."""
         from notifier.api.letters import document_pdf
 
         stored = self.store.document(letter.letter_id)
