@@ -1,8 +1,8 @@
 """The sweeper (issue 13): finds what a crash or a bug could strand, repairs what is safe
 to repair and alerts what is not. The scheduler runs it every ``NOTIFIER_SWEEP_INTERVAL``.
 
-A survey scans every letter and callback item (SCAN, pipelined; the operations page shows
-the same survey) and classifies them:
+A survey scans every letter and callback item (SCAN inside a read-only Lua step, a
+thousand keys at a time; the operations page shows the same survey) and classifies them:
 
 - a ``scheduled`` letter in neither the due nor the inflight set would never be sent:
   repaired, due again at its send time (``lua/sweep_letter.lua``);
@@ -76,21 +76,32 @@ class Survey:
 
 
 def survey(store: Store, now: datetime) -> Survey:
-    """Scan every letter and callback item once (cost: about one pipelined round trip per
-    thousand keys)."""
+    """Scan every letter and callback item once. The classifying happens in Redis, a
+    thousand keys per script call (``lua/survey.lua``), so only the letters found travel;
+    their details are then read in one pipeline."""
     client: Any = store.redis
     found = Survey(now)
-    batch: list[str] = []
-    for key in client.scan_iter(match=LETTER + "*", count=SCAN_COUNT):
-        batch.append(key.decode().removeprefix(LETTER))
-        if len(batch) >= SCAN_COUNT:
-            _letters(client, batch, found)
-            batch = []
-    _letters(client, batch, found)
-    items = [k.decode().removeprefix(CALLBACK)
-             for k in client.scan_iter(match=CALLBACK + "*", count=SCAN_COUNT)]
-    for start in range(0, len(items), SCAN_COUNT):
-        _callbacks(client, items[start:start + SCAN_COUNT], found)
+    letters = client.register_script(_script("survey.lua"))
+    ids: list[str] = []
+    cursor = b"0"
+    while True:
+        cursor, batch, scanned = letters(keys=[DUE, INFLIGHT],
+                                         args=[cursor, LETTER + "*", SCAN_COUNT, len(LETTER)])
+        ids += [i.decode() for i in batch]
+        found.letters_scanned += int(scanned)
+        if cursor in (b"0", 0, "0"):
+            break
+    for start in range(0, len(ids), SCAN_COUNT):
+        _letters(client, ids[start:start + SCAN_COUNT], found)
+    items = client.register_script(_script("survey_callbacks.lua"))
+    cursor = b"0"
+    while True:
+        cursor, batch = items(keys=[CALLBACKS_DUE, CALLBACKS_DEAD],
+                              args=[cursor, CALLBACK + "*", SCAN_COUNT, len(CALLBACK)])
+        found.stranded_callbacks += [i.decode() for i in batch]
+        if cursor in (b"0", 0, "0"):
+            break
+    found.stranded_callbacks = sorted(set(found.stranded_callbacks))  # SCAN may repeat
     return found
 
 
@@ -110,7 +121,6 @@ def _letters(client: Any, ids: list[str], found: Survey) -> None:
         status = row["status"]
         if status is None:
             continue
-        found.letters_scanned += 1
         row["letter_id"] = letter_id
         row["send_at"] = parse_send_at(row["send_at"]) if row["send_at"] else None
         row["due_at"] = datetime.fromtimestamp(float(due), UTC) if due is not None else None
@@ -127,19 +137,6 @@ def _letters(client: Any, ids: list[str], found: Survey) -> None:
             found.stranded_due.append(row)
         elif status in ("queued", "sending") and lease is None:
             found.stranded_lease.append(row)
-
-
-def _callbacks(client: Any, items: list[str], found: Survey) -> None:
-    with client.pipeline(transaction=False) as pipe:
-        for item in items:
-            pipe.hmget(CALLBACK + item, "delivered_at", "dead_at")
-            pipe.zscore(CALLBACKS_DUE, item)
-            pipe.zscore(CALLBACKS_DEAD, item)
-        replies = pipe.execute()
-    for number, item in enumerate(items):
-        (delivered, dead), due, gone = replies[3 * number: 3 * number + 3]
-        if delivered is None and dead is None and due is None and gone is None:
-            found.stranded_callbacks.append(item)
 
 
 @dataclass(frozen=True)

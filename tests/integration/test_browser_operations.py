@@ -18,6 +18,7 @@ import pytest
 import redis
 
 from notifier.api.auth import hash_token
+from notifier.clock import SystemClock
 from notifier.models import Recipient, Status
 from notifier.store import Store
 from tests.integration.test_api_helpers import (
@@ -66,7 +67,7 @@ def test_operator_sees_a_dead_letter_and_retries_it(browser: Any,  # noqa: F811
                       if x.status is Status.SCHEDULED and x.recipient is Recipient.CITIZEN),
                      key=lambda x: x.send_at)
     letter = waiting[-1]  # the latest: not due while the test runs
-    assert store.transition(letter, (Status.SCHEDULED,), Status.DEAD, store_now(),
+    assert store.transition(letter, (Status.SCHEDULED,), Status.DEAD, SystemClock().now(),
                             fields={"reason": REASON}, audit={"reason": REASON})
     context = browser.new_context(viewport={"width": 1360, "height": 900},
                                   base_url=process.url, locale="da-DK")
@@ -97,9 +98,3 @@ def test_operator_sees_a_dead_letter_and_retries_it(browser: Any,  # noqa: F811
     assert len(sent) == 1, sent
     [entry] = [e for e in store.audit(CASE) if e["what"] == "retried"]
     assert entry["by"] == "operator:ole" and entry["letter_id"] == letter.letter_id
-
-
-def store_now() -> Any:
-    from notifier.clock import SystemClock
-
-    return SystemClock().now()

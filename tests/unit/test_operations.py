@@ -63,10 +63,12 @@ def sent_count(api: Api, letter_id: str) -> int:
 
 def test_operations_api_needs_the_operator_role_and_lists_a_dead_letter(api: Api) -> None:
     """GET /operations answers an operator token with the dead letter and its reason, the
-    heartbeat, queue depth and callbacks; a caseworker token gets 403."""
+    heartbeat, queue depth and callbacks; a caseworker token gets 403, and the operator
+    token gets 403 on the caseworkers' API."""
     letter = citizen_letter(api.runtime)
     kill(api.runtime, letter)
     assert api.client.get("/operations", headers=CASEWORKER).status_code == 403
+    assert api.client.get(f"/cases/{CASE}", headers=OPERATOR).status_code == 403
     response = api.client.get("/operations", headers=OPERATOR)
     assert response.status_code == 200, response.text
     view = response.json()
