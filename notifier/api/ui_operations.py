@@ -51,11 +51,12 @@ def operations_page(request: Request, runtime: RuntimeDep, who: Operator, besked
 
 
 @router.get("/letters/{letter_id}/retry")
-def retry_form(request: Request, runtime: RuntimeDep, _: Operator, letter_id: str
+def retry_form(request: Request, runtime: RuntimeDep, who: Operator, letter_id: str
                ) -> HTMLResponse:
     letter = letter_view(find_letter(runtime.store, letter_id), runtime.renderer.catalog,
                          runtime.planner.calendar)
-    return page(request, "operations_retry.html", logged_in=True, letter=letter)
+    return page(request, "operations_retry.html", logged_in=True, operator=who.label,
+                letter=letter)
 
 
 @router.post("/letters/{letter_id}/retry", dependencies=[Posted])
@@ -67,8 +68,8 @@ def retry(runtime: RuntimeDep, who: Operator, letter_id: str) -> Response:
 
 
 @router.get("/callbacks/replay")
-def replay_form(request: Request, runtime: RuntimeDep, _: Operator) -> HTMLResponse:
-    return page(request, "operations_replay.html", logged_in=True,
+def replay_form(request: Request, runtime: RuntimeDep, who: Operator) -> HTMLResponse:
+    return page(request, "operations_replay.html", logged_in=True, operator=who.label,
                 items=dead_callback_ids(runtime.store))
 
 
