@@ -32,6 +32,7 @@ from standardwebhooks.webhooks import Webhook
 from notifier.catalog import Catalog
 from notifier.clock import Clock
 from notifier.errors import ConflictError
+from notifier.file_drop import FileDrop
 from notifier.logging import get_logger, redact_text
 from notifier.models import Letter, parse_send_at
 from notifier.pdf import PdfRenderer, sha256
@@ -133,7 +134,7 @@ class CallbackOutbox:
                 continue
             with self.redis.pipeline(transaction=True) as pipe:
                 pipe.zrem(CALLBACKS_DEAD, item_id)
-                pipe.hdel(CALLBACK + item_id, "delivered_at", "dead_at")
+                pipe.hdel(CALLBACK + item_id, "delivered_at", "dead_at", "dropped")
                 pipe.hset(CALLBACK + item_id, "created", repr(now.timestamp()))
                 pipe.zadd(CALLBACKS_DUE, {item_id: now.timestamp()})
                 pipe.execute()
@@ -147,8 +148,8 @@ class CallbackSender:
     def __init__(self, store: Store, catalog: Catalog, pdf: PdfRenderer, clock: Clock,
                  settings: Settings, client: httpx.Client | None = None, *,
                  stamp: Clock | None = None) -> None:
-        if settings.callback_url is None:
-            raise ValueError("CallbackSender needs NOTIFIER_CALLBACK_URL")
+        if settings.callback_url is None and settings.file_drop_dir is None:
+            raise ValueError("CallbackSender needs NOTIFIER_CALLBACK_URL or _FILE_DROP_DIR")
         self.store = store
         self.outbox = CallbackOutbox(store)
         self.catalog = catalog
@@ -160,7 +161,9 @@ class CallbackSender:
         self.settings = settings
         self.url = settings.callback_url
         # The first secret signs; the others are kept for verify() during a rotation.
-        self.signer = Webhook(settings.callback_secret_list[0])
+        self.signer = Webhook(settings.callback_secret_list[0]) if self.url else None
+        # Issue 13: sent letters' documents into a watched folder as well (or instead).
+        self.drop = FileDrop(settings.file_drop_dir) if settings.file_drop_dir else None
         self.client = client or httpx.Client(timeout=settings.callback_timeout,
                                              follow_redirects=False)
 
@@ -174,9 +177,21 @@ class CallbackSender:
             return Outcome(item_id, "skipped")  # delivered, dead or replayed meanwhile
         now = self.clock.now()
         try:
-            body = json.dumps(self.payload(item), ensure_ascii=False, separators=(",", ":"))
+            payload = self.payload(item)
         except ConflictError as exc:
             return self._dead(item_id, now, f"cannot build the callback: {exc}", bound)
+        if self.drop is not None and item["type"] == "letter.sent" and not item.get("dropped"):
+            if not payload["data"].get("document"):
+                return self._dead(item_id, now, "file drop: no document was stored", bound)
+            try:
+                self.drop.write(payload["data"])
+            except OSError as exc:
+                return self._failed(item, now, f"file drop: {exc}", None, bound)
+            self.outbox.redis.hset(CALLBACK + item_id, "dropped", now.isoformat())
+        if self.url is None or self.signer is None:  # the file drop alone
+            self.outbox.delivered(item_id, now)
+            return Outcome(item_id, "delivered")
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
         headers = self.sign(webhook_id(item_id), self.stamp.now(), body)
         try:
             response = self.client.post(self.url, content=body.encode(), headers=headers)
@@ -190,6 +205,7 @@ class CallbackSender:
                             response.status_code, bound, _retry_after(response))
 
     def sign(self, msg_id: str, now: datetime, body: str) -> dict[str, str]:
+        assert self.signer is not None
         return {"webhook-id": msg_id, "webhook-timestamp": str(int(now.timestamp())),
                 "webhook-signature": self.signer.sign(msg_id, now.astimezone(UTC), body),
                 "content-type": "application/json", "user-agent": "notifier-callbacks"}
@@ -239,8 +255,8 @@ class CallbackSender:
 
     def document(self, letter: Letter) -> dict[str, Any] | None:
         """The document exactly as sent: the PDF (base64) and its stored SHA-256. None if
-        no document was stored (a letter settled from ``uncertain`` by its receipt: its
-        worker never learnt what the platform took; see the issue 13 note)."""
+        no document was stored (since issue 13's second part, a letter settled from
+        ``uncertain`` by its receipt has the one handed over: ``pending_document.py``)."""
         from notifier.api.letters import document_pdf
 
         stored = self.store.document(letter.letter_id)

@@ -33,8 +33,9 @@ def _outbox(settings: Settings) -> tuple[Any, Any]:
     from notifier.api.commands import stored_runtime
     from notifier.callbacks import CallbackOutbox
 
-    if settings.callback_url is None:
-        raise ConfigError("NOTIFIER_CALLBACK_URL is not set: no callbacks are written")
+    if settings.callback_url is None and settings.file_drop_dir is None:
+        raise ConfigError("NOTIFIER_CALLBACK_URL (or NOTIFIER_FILE_DROP_DIR) is not set: no "
+                          "callbacks are written")
     runtime = stored_runtime(settings)
     return runtime, CallbackOutbox(runtime.store)
 

@@ -192,6 +192,9 @@ def _run_parts(settings: Settings, name: str, *, dispatch: bool, work: bool,
 
     runtime = build_runtime(settings)
     check_at_start(runtime.client)  # SchemaError (a ConfigError) stops us here
+    from notifier.certificate import check_certificate  # issue 13
+
+    check_certificate(runtime.channels, runtime.clock.now(), settings.certificate_warn_days)
     _announce(settings)
     api = None
     if listen is not None:
@@ -205,6 +208,11 @@ def _run_parts(settings: Settings, name: str, *, dispatch: bool, work: bool,
         scheduler.add_job(runtime.dispatcher.safe_tick, "interval",
                           seconds=settings.dispatch_interval,
                           id=names.DISPATCH_JOB_ID, max_instances=1, coalesce=True)
+        from notifier.sweeper import Sweeper  # issue 13: stranded letters and callbacks
+
+        scheduler.add_job(Sweeper(runtime.store, runtime.clock, settings).safe_sweep,
+                          "interval", seconds=settings.sweep_interval, id="notifier-sweep",
+                          max_instances=1, coalesce=True)
         scheduler.start()
     worker = None
     if work:

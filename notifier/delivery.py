@@ -23,6 +23,7 @@ from notifier.identifiers import letter_id as derive_letter_id
 from notifier.logging import get_logger, redact_text
 from notifier.models import CaseState, ChannelName, Letter, Receipt, Recipient, Status
 from notifier.pdf import PdfRenderer, sha256
+from notifier.pending_document import adopt_pending, drop_pending, keep_pending
 from notifier.planner import Planner
 from notifier.render import Renderer
 from notifier.replication import NotReplicated
@@ -80,6 +81,8 @@ class Deliverer:
                                                  resend_at=resend_at, now=now)
         if status is Status.UNCERTAIN and attempts < 0:
             return self._taken_over_uncertain(letter_id, now, bound)
+        if status is Status.DEAD and attempts > 0:  # this take found too many attempts
+            return self._dead_from_attempts(letter_id, now, bound)
         # attempts == 0: not taken. A letter another worker is sending right now also
         # reports 'sending' (a duplicate message); only the worker that took it may send.
         if status is not Status.SENDING or attempts == 0:
@@ -136,6 +139,7 @@ class Deliverer:
                 # lost it: then the transition applies anew on the promoted replica).
                 if moved or self._is_sent(letter.letter_id):
                     self.store.confirm_status(letter.letter_id, Status.SENT)
+                drop_pending(self.store.redis, letter.letter_id)  # issue 13: stored for good
                 return
             except (redis.ConnectionError, redis.TimeoutError):
                 if pause is None:
@@ -177,12 +181,6 @@ class Deliverer:
         outgoing = Outgoing(letter, self.catalog[letter.kind], rendered,
                             _address(letter, case), now, pdf,
                             meeting.model_dump() if meeting else None)
-        if self._awaits_receipt(letter):
-            try:
-                self.store.mark_handed_over(letter.letter_id, now)
-            except NotReplicated as exc:
-                raise NotHandedOver(str(exc)) from None
-        receipt = channel.deliver(outgoing)
         deadline = deadlines.get("deadline")
         # The PDF is rebuilt from this HTML on request; its hash proves it is the same one.
         document = {"title": rendered.title, "html": rendered.html, "text": rendered.text,
@@ -191,6 +189,14 @@ class Deliverer:
                     **({"template_version": rendered.template_version}
                        if rendered.template_version else {}),
                     **({"rules_version": letter.rules_version} if letter.rules_version else {})}
+        if self._awaits_receipt(letter):
+            # Issue 13: kept first, so a send settled later by its receipt has its document.
+            keep_pending(self.store.redis, letter.letter_id, document)
+            try:
+                self.store.mark_handed_over(letter.letter_id, now)
+            except NotReplicated as exc:
+                raise NotHandedOver(str(exc)) from None
+        receipt = channel.deliver(outgoing)
         return receipt, deadline.isoformat() if deadline else None, document
 
     def _choose_channel(self, letter: Letter, case: CaseState, now: datetime,
@@ -233,7 +239,9 @@ class Deliverer:
 
     def _settle_by_receipt(self, letter: Letter, now: datetime, log: Any) -> Status:
         """The platform's PKO_PostStatus came while the letter was being sent (its request
-        got through, our side timed out): it is sent, once, and never sent again."""
+        got through, our side timed out): it is sent, once, and never sent again. The
+        document handed over becomes the sent one first (issue 13)."""
+        adopt_pending(self.store.redis, letter.letter_id)
         self.store.transition(
             letter, (Status.SENDING,), Status.SENT, now,
             fields={"sent_at": (letter.handed_over or now).isoformat(),
@@ -279,6 +287,17 @@ class Deliverer:
         self.store.transition(letter, (Status.SENDING, Status.QUEUED), Status.DEAD, now,
                               fields={"reason": reason[:500]}, audit={"reason": reason[:500]})
         log.error("letter.dead", reason=reason)
+        return Status.DEAD
+
+    def _dead_from_attempts(self, letter_id: str, now: datetime, log: Any) -> Status:
+        """Issue 13: begin_send marked it dead (with its audit entry and callback); the
+        caseworker is alerted and the error logged as on every other way to dead."""
+        letter = self.store.letter(letter_id)
+        if letter is not None:
+            alert = failure_alert(self.catalog, letter, "too many attempts", now)
+            if alert is not None:
+                self.store.add_letter(alert, now, why="alert_planned")
+        log.error("letter.dead", reason="too many attempts")
         return Status.DEAD
 
     def _failure_verdict(self, alert: Letter) -> str:

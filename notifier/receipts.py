@@ -24,6 +24,7 @@ from notifier.events import AwareDateTime, field_errors
 from notifier.identifiers import letter_id as derive_letter_id
 from notifier.logging import redact_text
 from notifier.models import ChannelName, Letter, Recipient, Status
+from notifier.pending_document import adopt_pending
 from notifier.store import Store
 
 UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
@@ -95,6 +96,9 @@ def accept_receipt(store: Store, catalog: Catalog, data: Any, now: datetime, *,
     letter = receipt_letter(store, receipt)
     if letter.status is Status.UNCERTAIN:
         # Any status proves the platform has the letter: it was sent, once (issue 12).
+        # Issue 13: the document handed over becomes the sent one before the change (and
+        # its letter.sent callback) is written.
+        adopt_pending(store.redis, letter.letter_id)
         store.transition(letter, (Status.UNCERTAIN,), Status.SENT, now,
                          fields={"sent_at": (letter.handed_over or now).isoformat(),
                                  "receipt": f"sf1601:{receipt.transmission_id or '?'}"},

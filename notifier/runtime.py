@@ -123,8 +123,10 @@ def build_runtime(
     """Everything, built once. Tests pass fakes for the clock, the client and channels."""
     clock = clock or SystemClock()
     client = client if client is not None else redis_client(settings)
+    # Issue 13: the outbox also feeds the file drop (NOTIFIER_FILE_DROP_DIR).
+    outbox = settings.callback_url is not None or settings.file_drop_dir is not None
     store = Store(client, Durability(settings.replicas_to_confirm, settings.redis_wait_timeout),
-                  callbacks=settings.callback_url is not None)
+                  callbacks=outbox)
     planner = build_planner(settings)
     catalog = load_catalog(settings.letters_dir)
     renderer = Renderer(settings.letters_dir, catalog, settings.zone)
@@ -133,7 +135,7 @@ def build_runtime(
     broker = build_broker(client)
     deliverer = Deliverer(store, planner, renderer, pdf, channels, clock, settings)
     callbacks = (CallbackSender(store, catalog, pdf, clock, settings, stamp=SystemClock())
-                 if settings.callback_url is not None else None)
+                 if outbox else None)
     declare_actors(broker, deliverer, callbacks)
     dispatcher = Dispatcher(store, broker, clock, settings,
                             CallbackOutbox(store) if callbacks is not None else None)

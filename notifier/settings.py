@@ -223,6 +223,19 @@ class Settings(BaseSettings):
         default=3600, ge=1, description="Longest delay between two attempts")
     callback_dead_seconds: int = Field(
         default=3 * 86400, ge=60, description="A callback not accepted by then is dead")
+    # --- issue 13 (part 2): operations page, sweeper, certificate warning, file drop ----
+    sweep_interval: float = Field(
+        default=60.0, gt=0, le=86400, description="Seconds between the scheduler's sweeps "
+                                                  "for stranded letters and callbacks")
+    overdue_seconds: int = Field(
+        default=900, ge=60, description="A due letter not claimed this long after its time "
+                                        "is overdue (operations page, sweeper)")
+    certificate_warn_days: int = Field(
+        default=30, ge=1, le=365, description="Warn this many days before the Digital Post "
+                                              "certificate expires")
+    file_drop_dir: Path | None = Field(
+        default=None, description="If set, each sent letter's PDF and metadata JSON are "
+                                  "written here (temp file + rename) for an ESDH import")
 
     # --- issue 14 (14b): the access log (tilgangslog) -----------------------------------
     access_log_retention_days: int = Field(

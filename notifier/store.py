@@ -390,7 +390,10 @@ class Store:
             keys=[LETTER + letter_id, INFLIGHT, STATS, DUE, CALLBACKS_DUE],
             args=[letter_id, epoch(lease_until), max_attempts, epoch(resend_at),
                   self._callback_prefix, now.isoformat() if now else "",
-                  epoch(now) if now else ""])
+                  epoch(now) if now else "", f"{P}audit:",
+                  _audit(now or datetime.fromtimestamp(0, UTC), Status.DEAD.value,
+                         letter_id=letter_id, reason="too many attempts")[:-1]
+                  + ', "kind": "'])
         text = status.decode()
         return (None if text == "missing" else Status(text)), int(attempts)
 

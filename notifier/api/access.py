@@ -107,4 +107,4 @@ caseworker_token = require(Role.CASEWORKER)
 Caseworker = Annotated[Principal, Depends(caseworker_token)]
 operator_token = require(Role.OPERATOR)  # issue 14
 Operator = Annotated[Principal, Depends(operator_token)]
-Anyone = Annotated[Principal, Depends(require(Role.SYSTEM, Role.CASEWORKER))]
+Anyone = Annotated[Principal, Depends(require(Role.SYSTEM, Role.CASEWORKER, Role.OPERATOR))]

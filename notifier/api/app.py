@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
-from notifier.api import access_export, docs, ui
+from notifier.api import access_export, docs, operations_api, ui, ui_operations
 from notifier.api.auth import parse_tokens
 from notifier.api.errors import NotFoundError
 from notifier.api.middleware import BodyLimit, Hardening
@@ -60,6 +60,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     if runtime.settings.api_docs == "token":
         docs.install(app)
     app.include_router(ui.router)
+    app.include_router(ui_operations.router)  # issue 13
+    app.include_router(operations_api.router)
     app.mount("/ui/static", StaticFiles(directory=ui.STATIC), name="static")
     for error, handler in _handlers().items():
         app.add_exception_handler(error, handler)

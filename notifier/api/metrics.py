@@ -35,16 +35,21 @@ COUNTERS = {
 
 
 class StoreCollector:
-    def __init__(self, store: Store, clock: Clock, certificate_days: int | None = None) -> None:
+    def __init__(self, store: Store, clock: Clock, certificate_days: int | None = None,
+                 certificate_seconds: float | None = None) -> None:
         self.store = store
         self.clock = clock
         self.certificate_days = certificate_days
+        self.certificate_seconds = certificate_seconds  # issue 13
 
     def collect(self) -> Iterator[Metric]:
+        from notifier.api.ops_metrics import ops_metrics  # issue 13
+
         stats = self.store.stats()
         yield from _counters(stats)
         yield _lag_histogram(stats)
         yield from self._gauges()
+        yield from ops_metrics(self.store, self.clock.now(), self.certificate_seconds)
 
     def _gauges(self) -> Iterator[Metric]:
         values: dict[str, tuple[str, float]] = {
@@ -105,9 +110,10 @@ def _lag_histogram(stats: dict[str, float]) -> Metric:
         buckets=buckets, sum_value=stats.get("lag_sum", 0.0))
 
 
-def render_metrics(store: Store, clock: Clock, certificate_days: int | None = None) -> bytes:
+def render_metrics(store: Store, clock: Clock, certificate_days: int | None = None,
+                   certificate_seconds: float | None = None) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(store, clock, certificate_days))
+    registry.register(StoreCollector(store, clock, certificate_days, certificate_seconds))
     return generate_latest(registry)
 
 

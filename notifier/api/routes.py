@@ -16,6 +16,7 @@ from notifier.api.letters import cancel_letter, find_letter, letter_view
 from notifier.api.letters import sent_document as stored_document
 from notifier.api.metrics import CONTENT_TYPE, health, render_metrics
 from notifier.api.reads import Reader, case_read, letter_read, reader
+from notifier.certificate import certificate_expiry
 from notifier.channels.gateway import certificate_days_left
 from notifier.events import DATA_MODELS
 from notifier.pdf import MEDIA_TYPE as PDF
@@ -169,5 +170,7 @@ def get_health(runtime: RuntimeDep) -> JSONResponse:
 def get_metrics(runtime: RuntimeDep, _: Anyone) -> Response:
     """Prometheus text format, from counters shared by every process."""
     days = certificate_days_left(runtime.channels, runtime.clock.now())  # issue 12
-    return Response(render_metrics(runtime.store, runtime.clock, days),
+    expiry = certificate_expiry(runtime.channels, runtime.clock.now())  # issue 13
+    return Response(render_metrics(runtime.store, runtime.clock, days,
+                                   expiry.seconds_left if expiry else None),
                     media_type=CONTENT_TYPE)

@@ -46,6 +46,7 @@ log = get_logger("notifier.api")
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
 COOKIE = "notifier_ui"
+OPERATIONS = "/ui/drift"  # issue 13: the operators' page (ui_operations.py)
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.globals["labels"] = LABELS
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -64,6 +65,8 @@ def sessions(request: Request) -> Sessions:
 def caseworker(request: Request) -> Principal:
     """The logged-in caseworker, or a redirect to the login page (back here after)."""
     principal = sessions(request).principal(request.cookies.get(COOKIE))
+    if principal is not None and principal.role is Role.OPERATOR:  # issue 13: their page
+        raise HTTPException(303, "the operations page", headers={"Location": OPERATIONS})
     if principal is None or principal.role is not Role.CASEWORKER:
         target = quote(request.url.path, safe="/")
         raise HTTPException(303, "log in first",
@@ -128,7 +131,8 @@ def login(request: Request, runtime: RuntimeDep,
           token: Annotated[str, Form(max_length=200)] = "",
           target: Annotated[str, Form(alias="next")] = "/ui") -> Response:
     try:
-        principal = authenticate(request, token.strip(), (Role.CASEWORKER,), what="ui")
+        principal = authenticate(request, token.strip(), (Role.CASEWORKER, Role.OPERATOR),
+                                 what="ui")
     except HTTPException as exc:
         errors = {403: "Adgangsnøglen giver ikke adgang til sagsbehandlersiderne.",
                   429: "For mange forkerte forsøg. Vent lidt, og prøv igen."}
@@ -137,7 +141,10 @@ def login(request: Request, runtime: RuntimeDep,
         return page(request, "login.html", status, next=_safe_next(target), error=error,
                     headers=exc.headers if status == 429 else None)
     log.info("auth.login", principal=principal.label, client=client_of(request))
-    response = RedirectResponse(_safe_next(target), status_code=303)
+    target = _safe_next(target)
+    if principal.role is Role.OPERATOR and not target.startswith(OPERATIONS):
+        target = OPERATIONS  # issue 13: an operator has only the operations page
+    response = RedirectResponse(target, status_code=303)
     response.set_cookie(COOKIE, sessions(request).start(token.strip()), httponly=True,
                         samesite="strict", path="/ui",
                         secure=not runtime.settings.dev_mode)

@@ -4,7 +4,8 @@
 -- KEYS[1] letter hash, KEYS[2] inflight zset, KEYS[3] stats hash (counters for /metrics),
 -- KEYS[4] due zset; ARGV[1] id, ARGV[2] lease, ARGV[3] max attempts, ARGV[4] when an
 -- uncertain letter is resent (due score); issue 13: KEYS[5] the callback outbox zset,
--- ARGV[5] callback item prefix or '' (callbacks off), ARGV[6] ISO now, ARGV[7] epoch now.
+-- ARGV[5] callback item prefix or '' (callbacks off), ARGV[6] ISO now, ARGV[7] epoch now;
+-- ARGV[8], ARGV[9] the audit entry of a letter dead from too many attempts (see there).
 -- A 'sending' letter the reaper marked 'retake' (its worker died) is taken over only if
 -- its request never left (no 'handed_over' mark): one that may have reached SF1601 turns
 -- 'uncertain' instead and waits for its PKO_PostStatus until ARGV[4] (issue 12); the
@@ -33,6 +34,12 @@ if attempts > tonumber(ARGV[3]) then
   redis.call('HINCRBY', KEYS[3], 'dead|' .. what[1] .. '|' .. what[2], 1)
   outbox_add(KEYS[1], KEYS[5], ARGV[5], ARGV[1], 'letter.dead', ARGV[6], ARGV[7],
              '{"reason":"too many attempts"}')
+  -- Issue 13: its audit entry, like every other way to dead. ARGV[8] is the audit key
+  -- prefix, ARGV[9] the entry's JSON up to the kind's value (a catalog identifier).
+  if ARGV[8] and ARGV[8] ~= '' then
+    local case_id = redis.call('HGET', KEYS[1], 'case_id')
+    redis.call('RPUSH', ARGV[8] .. case_id, ARGV[9] .. what[1] .. '"}')
+  end
   return {'dead', attempts}
 end
 redis.call('HSET', KEYS[1], 'status', 'sending')

@@ -1,0 +1,206 @@
+"""The sweeper (issue 13): finds what a crash or a bug could strand, repairs what is safe
+to repair and alerts what is not. The scheduler runs it every ``NOTIFIER_SWEEP_INTERVAL``.
+
+A survey scans every letter and callback item (SCAN inside a read-only Lua step, a
+thousand keys at a time; the operations page shows the same survey) and classifies them:
+
+- a ``scheduled`` letter in neither the due nor the inflight set would never be sent:
+  repaired, due again at its send time (``lua/sweep_letter.lua``);
+- a ``queued``/``sending`` letter without a lease would never be retaken: repaired, given
+  a fresh lease, so the reaper hands it on after that like any expired lease;
+- a callback item neither delivered nor dead and in neither outbox set would never be
+  sent: repaired, due again now (``lua/sweep_callback.lua``);
+- an ``uncertain`` letter with no resend planned (in neither set) is **not** repaired:
+  whether the platform has it is unknown, and when to resend is an operator's call. It is
+  alerted.
+
+Each repair is one atomic Lua step that re-checks the state, so a sweep racing a worker,
+another sweeper or the dispatcher changes nothing that moved on, and repeated sweeps
+repair a letter once. Repairs count in ``notifier:stats`` (``swept|due``, ``swept|lease``,
+``swept|callback``); the last sweep's report (``notifier:sweep:last``) names what it could
+not repair, for /metrics, the operations page and the alert rules; each finding is
+logged (``sweeper.repaired`` warning, ``sweeper.stranded`` error).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from typing import Any
+
+import redis
+
+from notifier import names
+from notifier.logging import get_logger
+from notifier.models import parse_send_at
+from notifier.settings import Settings
+from notifier.store import (
+    CALLBACK,
+    CALLBACKS_DEAD,
+    CALLBACKS_DUE,
+    DUE,
+    INFLIGHT,
+    LETTER,
+    STATS,
+    Store,
+)
+
+log = get_logger(__name__)
+LAST = names.KEY_PREFIX + "sweep:last"
+LOCK = names.KEY_PREFIX + "sweep:lock"
+SCAN_COUNT = 1000
+FIELDS = ("status", "send_at", "case_id", "kind", "reason", "last_error", "channel",
+          "recipient", "handed_over", "attempts")
+REPAIRS = ("due", "lease", "callback")  # what the stats' ``swept|<what>`` count
+
+
+def _script(name: str) -> str:
+    return resources.files("notifier").joinpath("lua", name).read_text(encoding="utf-8")
+
+
+@dataclass
+class Survey:
+    """Letters and callback items an operator should know about, at ``at``."""
+
+    at: datetime
+    dead: list[dict[str, Any]] = field(default_factory=list)
+    uncertain: list[dict[str, Any]] = field(default_factory=list)
+    held: list[dict[str, Any]] = field(default_factory=list)
+    stranded_due: list[dict[str, Any]] = field(default_factory=list)  # scheduled, no due
+    stranded_lease: list[dict[str, Any]] = field(default_factory=list)  # queued/sending
+    unresolved: list[dict[str, Any]] = field(default_factory=list)  # uncertain, no resend
+    stranded_callbacks: list[str] = field(default_factory=list)
+    letters_scanned: int = 0
+
+
+def survey(store: Store, now: datetime) -> Survey:
+    """Scan every letter and callback item once. The classifying happens in Redis, a
+    thousand keys per script call (``lua/survey.lua``), so only the letters found travel;
+    their details are then read in one pipeline."""
+    client: Any = store.redis
+    found = Survey(now)
+    letters = client.register_script(_script("survey.lua"))
+    ids: list[str] = []
+    cursor = b"0"
+    while True:
+        cursor, batch, scanned = letters(keys=[DUE, INFLIGHT],
+                                         args=[cursor, LETTER + "*", SCAN_COUNT, len(LETTER)])
+        ids += [i.decode() for i in batch]
+        found.letters_scanned += int(scanned)
+        if cursor in (b"0", 0, "0"):
+            break
+    for start in range(0, len(ids), SCAN_COUNT):
+        _letters(client, ids[start:start + SCAN_COUNT], found)
+    items = client.register_script(_script("survey_callbacks.lua"))
+    cursor = b"0"
+    while True:
+        cursor, batch = items(keys=[CALLBACKS_DUE, CALLBACKS_DEAD],
+                              args=[cursor, CALLBACK + "*", SCAN_COUNT, len(CALLBACK)])
+        found.stranded_callbacks += [i.decode() for i in batch]
+        if cursor in (b"0", 0, "0"):
+            break
+    found.stranded_callbacks = sorted(set(found.stranded_callbacks))  # SCAN may repeat
+    return found
+
+
+def _letters(client: Any, ids: list[str], found: Survey) -> None:
+    if not ids:
+        return
+    with client.pipeline(transaction=False) as pipe:
+        for letter_id in ids:
+            pipe.hmget(LETTER + letter_id, *FIELDS)
+            pipe.zscore(DUE, letter_id)
+            pipe.zscore(INFLIGHT, letter_id)
+        replies = pipe.execute()
+    for number, letter_id in enumerate(ids):
+        values, due, lease = replies[3 * number: 3 * number + 3]
+        row: dict[str, Any] = {name: v.decode() if v is not None else None
+                               for name, v in zip(FIELDS, values, strict=True)}
+        status = row["status"]
+        if status is None:
+            continue
+        row["letter_id"] = letter_id
+        row["send_at"] = parse_send_at(row["send_at"]) if row["send_at"] else None
+        row["due_at"] = datetime.fromtimestamp(float(due), UTC) if due is not None else None
+        row["leased"] = lease is not None
+        if status == "dead":
+            found.dead.append(row)
+        elif status == "held":
+            found.held.append(row)
+        elif status == "uncertain":
+            found.uncertain.append(row)
+            if due is None and lease is None:
+                found.unresolved.append(row)
+        elif status == "scheduled" and due is None and lease is None:
+            found.stranded_due.append(row)
+        elif status in ("queued", "sending") and lease is None:
+            found.stranded_lease.append(row)
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    at: datetime
+    repaired: dict[str, int]
+    unrepaired: list[dict[str, str]]
+    letters_scanned: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"at": self.at.isoformat(), "repaired": self.repaired,
+                "unrepaired": self.unrepaired, "letters_scanned": self.letters_scanned}
+
+
+class Sweeper:
+    def __init__(self, store: Store, clock: Any, settings: Settings) -> None:
+        self.store = store
+        self.redis: Any = store.redis
+        self.clock = clock
+        self.lease = timedelta(seconds=settings.lease_seconds)
+        self.interval = settings.sweep_interval
+        self._letter = self.redis.register_script(_script("sweep_letter.lua"))
+        self._callback = self.redis.register_script(_script("sweep_callback.lua"))
+
+    def safe_sweep(self) -> SweepReport | None:
+        """The scheduler's job: one sweep at a time across schedulers (a lock that expires
+        after an interval, so a sweeper that died does not block the next)."""
+        try:
+            if not self.redis.set(LOCK, "1", nx=True, ex=max(int(self.interval), 1)):
+                return None
+            return self.sweep()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            log.warning("sweeper.redis_unavailable", error=str(exc)[:200])
+            return None
+
+    def sweep(self) -> SweepReport:
+        now = self.clock.now()
+        found = survey(self.store, now)
+        repaired = dict.fromkeys(REPAIRS, 0)
+        lease_until = (now + self.lease).timestamp()
+        for row in [*found.stranded_due, *found.stranded_lease]:
+            letter_id = row["letter_id"]
+            done = self._letter(keys=[LETTER + letter_id, DUE, INFLIGHT, STATS],
+                                args=[letter_id, lease_until, now.timestamp()])
+            if done:
+                what = done.decode()
+                repaired[what] += 1
+                log.warning("sweeper.repaired", letter_id=letter_id, status=row["status"],
+                            repair=what)
+        for item in found.stranded_callbacks:
+            if self._callback(keys=[CALLBACK + item, CALLBACKS_DUE, CALLBACKS_DEAD, STATS],
+                              args=[item, now.timestamp()]):
+                repaired["callback"] += 1
+                log.warning("sweeper.repaired", callback=item, repair="callback")
+        unrepaired = [{"what": "uncertain_without_resend", "letter_id": row["letter_id"],
+                       "case_id": row["case_id"] or ""} for row in found.unresolved]
+        for entry in unrepaired:
+            log.error("sweeper.stranded", **entry,
+                      why="uncertain, and no resend is planned: decide by its PKO_PostStatus")
+        report = SweepReport(now, repaired, unrepaired, found.letters_scanned)
+        self.redis.set(LAST, json.dumps(report.as_json()))
+        return report
+
+
+def last_report(store: Store) -> dict[str, Any] | None:
+    raw = store.redis.get(LAST)
+    return json.loads(raw) if raw else None

@@ -1,0 +1,235 @@
+"""Issue 13: the operator role, the operations page and API (retry a dead letter, replay
+callbacks), the sweeper repairing stranded letters and callbacks exactly once, the
+certificate's expiry, and begin_send's too-many-attempts path audited and alerted."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import fakeredis
+import pytest
+from fastapi.testclient import TestClient
+
+from notifier.api.app import create_app
+from notifier.api.auth import hash_token
+from notifier.callbacks import CallbackOutbox
+from notifier.clock import SimulatedClock
+from notifier.models import Letter, Recipient, Status
+from notifier.runtime import Runtime, build_runtime
+from notifier.settings import load_settings
+from notifier.store import CALLBACKS_DUE, DUE, INFLIGHT
+from notifier.sweeper import Sweeper, last_report
+from tests.unit.test_api_helpers import BASE, CASE, CASEWORKER, TOKENS, Api
+
+OPERATOR_TOKEN = "unit-operator-token-abcdefghijklmnopqrstuvw"
+OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+SAME_ORIGIN = {"Origin": BASE}
+URL = "http://127.0.0.1:9/callbacks"
+SECRET = "whsec_" + "bWJtYm1ibWJtYm1ibWJtYm1ibWJtYm1ibWJtYm1i"
+
+
+@pytest.fixture
+def api(tmp_path: Path, clean_env: None, clock: SimulatedClock) -> Api:
+    settings = load_settings(outbox_dir=tmp_path / "outbox", callback_url=URL,
+                             callback_secrets=SECRET, api_tokens=TOKENS + f",operator:olga:"
+                             f"{hash_token(OPERATOR_TOKEN)}")
+    runtime = build_runtime(settings, clock=clock, client=fakeredis.FakeRedis())
+    api = Api(runtime, TestClient(create_app(runtime), base_url=BASE), clock)
+    api.open_case()
+    return api
+
+
+def citizen_letter(runtime: Runtime) -> Letter:
+    letters = runtime.store.case_letters(CASE).values()
+    return next(x for x in letters if x.recipient is Recipient.CITIZEN
+                and x.status is Status.SCHEDULED)
+
+
+def kill(runtime: Runtime, letter: Letter, reason: str = "Digital Post: permanent fejl") -> None:
+    """A letter dead the way the worker makes one (the transition with its reason)."""
+    assert runtime.store.transition(letter, (Status.SCHEDULED,), Status.DEAD,
+                                    runtime.clock.now(), fields={"reason": reason},
+                                    audit={"reason": reason})
+
+
+def sent_count(api: Api, letter_id: str) -> int:
+    """Files the letter left in the Digital Post outbox (one per send)."""
+    outbox = Path(api.runtime.settings.outbox_dir)
+    return sum(1 for p in outbox.rglob("*") if p.is_file() and letter_id in p.name
+               and p.suffix == ".xml")
+
+
+def test_operations_api_needs_the_operator_role_and_lists_a_dead_letter(api: Api) -> None:
+    """GET /operations answers an operator token with the dead letter and its reason, the
+    heartbeat, queue depth and callbacks; a caseworker token gets 403, and the operator
+    token gets 403 on the caseworkers' API."""
+    letter = citizen_letter(api.runtime)
+    kill(api.runtime, letter)
+    assert api.client.get("/operations", headers=CASEWORKER).status_code == 403
+    assert api.client.get(f"/cases/{CASE}", headers=OPERATOR).status_code == 403
+    response = api.client.get("/operations", headers=OPERATOR)
+    assert response.status_code == 200, response.text
+    view = response.json()
+    [dead] = view["dead"]
+    assert dead["letter_id"] == letter.letter_id and dead["reason"].startswith("Digital Post")
+    assert view["dead_count"] == 1 and view["queue_depth"] == 0
+    assert view["callbacks"]["enabled"] and view["certificate"] is None
+    assert "dispatcher_heartbeat_age_seconds" in view
+
+
+def test_retry_requeues_a_dead_letter_once_under_its_id_with_an_audit_entry(api: Api) -> None:
+    """Retrying a dead letter makes it scheduled and due now under the same id, with an
+    audit entry naming the operator; retrying again changes nothing; it is sent once."""
+    letter = citizen_letter(api.runtime)
+    kill(api.runtime, letter)
+    url = f"/operations/letters/{letter.letter_id}/retry"
+    first = api.client.post(url, headers=OPERATOR).json()
+    again = api.client.post(url, headers=OPERATOR).json()
+    assert (first["outcome"], again["outcome"]) == ("retried", "already_retried")
+    retried = api.runtime.store.letter(letter.letter_id)
+    assert retried is not None and retried.status is Status.SCHEDULED and retried.attempts == 0
+    assert api.runtime.client.zscore(DUE, letter.letter_id) == api.clock.now().timestamp()
+    [entry] = [e for e in api.runtime.store.audit(CASE) if e["what"] == "retried"]
+    assert entry["by"] == "operator:olga" and entry["letter_id"] == letter.letter_id
+    assert letter.letter_id in api.deliver_due()
+    api.deliver_due()
+    final = api.runtime.store.letter(letter.letter_id)
+    assert final is not None and final.status is Status.SENT
+    assert sent_count(api, letter.letter_id) == 1
+
+
+def test_retry_refuses_a_letter_that_was_never_dead(api: Api) -> None:
+    """A scheduled letter cannot be 'retried': 409, and it stays as it was."""
+    letter = citizen_letter(api.runtime)
+    response = api.client.post(f"/operations/letters/{letter.letter_id}/retry",
+                               headers=OPERATOR)
+    assert response.status_code == 409
+    assert api.runtime.store.letter(letter.letter_id) == letter
+
+
+def test_operator_pages_login_confirm_and_retry(api: Api) -> None:
+    """An operator logging in lands on /ui/drift, which lists the dead letter in Danish;
+    the retry goes through a confirmation page; a cross-site post is refused; a
+    caseworker session never sees the page."""
+    letter = citizen_letter(api.runtime)
+    kill(api.runtime, letter, "Modtageren findes ikke")
+    login = api.client.post("/ui/login", data={"token": OPERATOR_TOKEN, "next": "/ui"},
+                            headers=SAME_ORIGIN, follow_redirects=False)
+    assert login.status_code == 303 and login.headers["location"] == "/ui/drift"
+    page = api.client.get("/ui/drift")
+    assert page.status_code == 200
+    assert "Døde breve" in page.text and "Modtageren findes ikke" in page.text
+    assert api.client.get("/ui", follow_redirects=False).headers["location"] == "/ui/drift"
+    confirm = api.client.get(f"/ui/drift/letters/{letter.letter_id}/retry")
+    assert "Ja, send brevet igen" in confirm.text
+    cross = api.client.post(f"/ui/drift/letters/{letter.letter_id}/retry",
+                            headers={"Origin": "https://evil.example"}, follow_redirects=False)
+    assert cross.status_code == 403
+    done = api.client.post(f"/ui/drift/letters/{letter.letter_id}/retry",
+                           headers=SAME_ORIGIN, follow_redirects=False)
+    assert done.headers["location"] == "/ui/drift?besked=genforsoegt"
+    stored = api.runtime.store.letter(letter.letter_id)
+    assert stored is not None and stored.status is Status.SCHEDULED
+    api.client.cookies.clear()
+    api.client.post("/ui/login", data={"token": "unit-caseworker-token-abcdefghijklmnopqrstu",
+                                       "next": "/ui"}, headers=SAME_ORIGIN)
+    assert api.client.get("/ui/drift", follow_redirects=False).status_code == 303
+
+
+def test_replay_through_the_page_sends_dead_callbacks_again_and_audits(api: Api) -> None:
+    """A dead callback item is listed and replayed after confirmation: pending again under
+    its own id, with an audit entry naming the operator."""
+    letter = citizen_letter(api.runtime)
+    kill(api.runtime, letter)
+    outbox = CallbackOutbox(api.runtime.store)
+    [item] = [i.decode() for i in api.runtime.client.zrange(CALLBACKS_DUE, 0, -1)]
+    assert outbox.dead(item, api.clock.now(), "HTTP 500")
+    api.client.post("/ui/login", data={"token": OPERATOR_TOKEN, "next": "/ui/drift"},
+                    headers=SAME_ORIGIN)
+    assert item in api.client.get("/ui/drift").text
+    assert "1 tilbagemeldinger" in api.client.get("/ui/drift/callbacks/replay").text
+    done = api.client.post("/ui/drift/callbacks/replay", data={"confirm": "ja"},
+                           headers=SAME_ORIGIN, follow_redirects=False)
+    assert done.headers["location"].endswith("besked=genafsendt&antal=1")
+    assert outbox.counts() == {"pending": 1, "dead": 0}
+    [entry] = [e for e in api.runtime.store.audit(CASE) if e["what"] == "callback_replayed"]
+    assert entry["by"] == "operator:olga" and entry["callback"] == item
+
+
+def test_sweeper_repairs_each_stranded_state_exactly_once(api: Api) -> None:
+    """Strand a scheduled letter (due entry deleted), a queued one (lease dropped) and a
+    callback item (due entry dropped): one sweep repairs each, a second sweep finds
+    nothing, the counters say 1 each, and every letter is then sent exactly once."""
+    runtime = api.runtime
+    sweeper = Sweeper(runtime.store, runtime.clock, runtime.settings)
+    letters = sorted((x for x in runtime.store.case_letters(CASE).values()
+                      if x.status is Status.SCHEDULED), key=lambda x: x.send_at)
+    assert len(letters) >= 3, "the opening plans at least three letters"
+    first, second = letters[0], letters[1]
+    runtime.client.zrem(DUE, first.letter_id)  # stranded: scheduled, in no set
+    # stranded: claimed (queued, out of the due set) and its lease dropped
+    runtime.client.zrem(DUE, second.letter_id)
+    runtime.client.hset(f"notifier:letter:{second.letter_id}", "status", "queued")
+    # its letter.dead callback item is the one to strand
+    kill(runtime, next(x for x in letters[2:] if x.recipient is not Recipient.CASEWORKER))
+    [item] = [i.decode() for i in runtime.client.zrange(CALLBACKS_DUE, 0, -1)]
+    runtime.client.zrem(CALLBACKS_DUE, item)
+    report = sweeper.sweep()
+    assert report.repaired == {"due": 1, "lease": 1, "callback": 1}
+    assert sweeper.sweep().repaired == {"due": 0, "lease": 0, "callback": 0}
+    stats = runtime.store.stats()
+    assert (stats["swept|due"], stats["swept|lease"], stats["swept|callback"]) == (1, 1, 1)
+    assert runtime.client.zscore(CALLBACKS_DUE, item) is not None
+    # past both send times and the fresh lease
+    api.clock.set(max(api.clock.now(), second.send_at) + timedelta(minutes=6))
+    for _ in range(3):
+        runtime.store.reap_expired(api.clock.now(), api.clock.now() + timedelta(minutes=5),
+                                   100)
+        for letter_id in [m.decode() for m in runtime.client.zrange(INFLIGHT, 0, -1)]:
+            runtime.deliverer.deliver(letter_id)
+        api.deliver_due()
+    for letter in (first, second):
+        done = runtime.store.letter(letter.letter_id)
+        assert done is not None and done.status is Status.SENT
+        assert sent_count(api, letter.letter_id) == 1
+
+
+def test_sweeper_alerts_an_uncertain_letter_without_a_resend(api: Api) -> None:
+    """An uncertain letter in neither set is not repaired (resending is not safe to
+    decide) but reported: the last sweep names it, /metrics counts it."""
+    runtime = api.runtime
+    letter = citizen_letter(runtime)
+    runtime.client.hset(f"notifier:letter:{letter.letter_id}", "status", "uncertain")
+    runtime.client.zrem(DUE, letter.letter_id)
+    report = Sweeper(runtime.store, runtime.clock, runtime.settings).sweep()
+    assert report.unrepaired == [{"what": "uncertain_without_resend",
+                                  "letter_id": letter.letter_id, "case_id": CASE}]
+    assert runtime.client.zscore(DUE, letter.letter_id) is None
+    assert last_report(runtime.store) == json.loads(json.dumps(report.as_json()))
+    metrics = api.client.get("/metrics", headers=OPERATOR).text
+    assert "notifier_sweeper_unrepaired 1.0" in metrics
+
+
+def test_too_many_attempts_is_audited_alerted_and_reported(api: Api) -> None:
+    """begin_send's too-many-attempts path: dead with an audit entry, the caseworker's
+    delivery_failed alert planned, a letter.dead callback and the dead counter."""
+    runtime = api.runtime
+    now = api.clock.now()
+    claimed = [runtime.store.letter(i)
+               for i in runtime.store.claim_due(now, now + timedelta(minutes=5), 1000)]
+    letter = next(x for x in claimed if x and x.recipient is not Recipient.CASEWORKER)
+    runtime.client.hset(f"notifier:letter:{letter.letter_id}", "attempts",
+                        runtime.settings.max_attempts)
+    assert runtime.deliverer.deliver(letter.letter_id) is Status.DEAD
+    [entry] = [e for e in runtime.store.audit(CASE)
+               if e["what"] == "dead" and e.get("letter_id") == letter.letter_id]
+    assert entry["reason"] == "too many attempts" and entry["kind"] == letter.kind
+    alerts = [x for x in runtime.store.case_letters(CASE).values()
+              if x.kind == "delivery_failed" and x.cause == letter.letter_id]
+    assert len(alerts) == 1
+    outbox = CallbackOutbox(runtime.store)
+    types = [(outbox.item(i) or {}).get("type") for i in outbox.letter_items(letter.letter_id)]
+    assert "letter.dead" in types
+    assert any(k.startswith("dead|") for k in runtime.store.stats())
