@@ -32,6 +32,9 @@ __all__ = ["MEDIA_TYPE", "QUIET_LOGGERS", "PdfRenderer", "quiet_pdf_loggers", "s
 MEDIA_TYPE = "application/pdf"
 PDF_STANDARD: Final[Literal["ua-1"]] = "ua-1"
 LAYOUT = "letter.typ"
+# The layout sets no document date (``date: none``), so no date is written; should one ever
+# be, it is this fixed one and never the wall clock, or no rebuild would match its SHA-256.
+FIXED_TIMESTAMP = 0
 # The letters' fonts: Liberation Sans (metric-compatible with Arial, base.html's font) and
 # DejaVu Sans for Greek, Cyrillic and symbols (notifier.plaintext allows no other script).
 # Only these are loaded, so the PDF cannot change with whatever else a host has installed.
@@ -62,7 +65,8 @@ class PdfRenderer:
             try:
                 # Warnings (a glyph no font has) quote letter text: never logged.
                 pdf, _warnings = compiler.compile_with_warnings(
-                    source.encode(), format="pdf", pdf_standards=[PDF_STANDARD])
+                    source.encode(), format="pdf", pdf_standards=[PDF_STANDARD],
+                    timestamp=FIXED_TIMESTAMP)
             except typst.TypstError as exc:
                 raise RenderError(f"{rendered.kind}: PDF rendering failed: "
                                   f"{without_text(exc.message)}") from None
