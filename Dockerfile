@@ -1,9 +1,11 @@
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
-# WeasyPrint (PDF letters) needs Pango; DejaVu gives it fonts to embed.
+# PDF letters (Typst) embed Liberation Sans (Arial's metrics, as the envelope window
+# layout assumes) and DejaVu Sans; WeasyPrint, kept to rebuild PDFs sent before issue 16,
+# needs Pango.
 RUN apt-get update && apt-get install -y --no-install-recommends \
-        libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core \
+        libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core fonts-liberation \
     && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md ./
 COPY notifier ./notifier

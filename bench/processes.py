@@ -3,6 +3,7 @@ bare Dramatiq worker, each logging to a file; stopped with SIGTERM, by their own
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -56,6 +57,16 @@ def running(commands: list[list[str]], env: dict[str, str], logs: Path, name: st
     finally:
         for child in children:
             child.stop()
+
+
+def cpu_seconds(children: list[Child]) -> float:
+    """User + system CPU the children have used so far, their own children's included
+    (Linux /proc): per-letter CPU is the figure another engineer's load does not skew."""
+    total = 0
+    for child in children:
+        fields = Path(f"/proc/{child.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def notifier_workers(processes: int, threads: int) -> list[list[str]]:

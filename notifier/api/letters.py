@@ -83,12 +83,13 @@ def document_pdf(pdf: PdfRenderer, document: dict[str, str]) -> bytes:
     """The sent letter as PDF, rebuilt from the stored HTML (rendering is deterministic).
 
     If a PDF went out, its SHA-256 was kept: a rebuilt PDF that differs is refused rather
-    than passed off as the document that was sent.
+    than passed off as the document that was sent. A letter sent before issue 16 had its PDF
+    from WeasyPrint: ``rebuild`` makes that one again when the kept hash names it.
     """
     rendered = Rendered(kind="document", title=document["title"], html=document["html"],
                         text=document.get("text", ""))
-    data = pdf.render(rendered)
     kept = document.get("pdf_sha256")
+    data = pdf.rebuild(rendered, kept)
     if kept and sha256(data) != kept:
         raise ConflictError.single(
             "format", "the rebuilt PDF differs from the one sent; use the HTML document")

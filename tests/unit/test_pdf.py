@@ -13,7 +13,15 @@ from pypdf import PdfReader
 
 from notifier.pdf import PdfRenderer, sha256
 from notifier.render import Rendered, Renderer
-from tests.unit.test_letters import CATALOG, CITIZEN_KINDS, KINDS, LETTERS_DIR, ZONE, context
+from tests.unit.test_letters import (
+    ALERT_KINDS,
+    CATALOG,
+    CITIZEN_KINDS,
+    KINDS,
+    LETTERS_DIR,
+    ZONE,
+    context,
+)
 
 MM = 72 / 25.4  # PDF points per millimetre
 A4 = (210, 297)
@@ -113,3 +121,70 @@ def test_pdf_never_fetches_from_the_network(pdf: PdfRenderer) -> None:
     html = '<html lang="da"><title>x</title><body><img src="http://192.0.2.1/x.png"></body>'
     with pytest.raises(RenderError, match="PDF rendering failed"):
         pdf.render(Rendered("adhoc", "x", html, "x"))
+
+
+def pdf_text(reader: PdfReader) -> str:
+    """Every page's text without the running footer, all whitespace removed."""
+    pages = [re.sub(r"Side \d+ af \d+", "", page.extract_text()) for page in reader.pages]
+    return re.sub(r"\s+", "", "".join(pages))
+
+
+@pytest.mark.parametrize("channel", ["digital_post", "print"])
+@pytest.mark.parametrize("kind", sorted(set(KINDS) - set(ALERT_KINDS)))  # alerts: e-mail only
+def test_pdf_says_what_the_html_says(renderer: Renderer, pdf: PdfRenderer, kind: str,
+                                     channel: str) -> None:
+    """Issue 16: the PDF is typeset from the letter's HTML, not from a second copy of the
+    wording. Every line of the letter's text (derived from the same HTML) appears in the
+    PDF's text, in full; bullets and heading underlines aside."""
+    data = context(kind)
+    data["letter"] = {**data["letter"], "channel": channel}
+    rendered = renderer.render(kind, data)
+    text = pdf_text(PdfReader(io.BytesIO(pdf.render(rendered))))
+    for line in rendered.text.splitlines():
+        line = re.sub(r"\s+", "", line.removeprefix("- "))
+        if line and set(line) - {"=", "-"}:
+            assert line in text, line
+
+
+def test_letter_text_is_never_read_as_typst(renderer: Renderer, pdf: PdfRenderer) -> None:
+    """Free text full of Typst syntax (code, markup, maths, escapes, a comment, a label)
+    comes out literally in the PDF: it is text, never markup or code to run."""
+    hostile = ['#read("/etc/passwd") *fed* _kursiv_ $x^2$ \\ "citat" ]) [',
+               "// <label> @ref = -- ~"]
+    rendered = renderer.render("adhoc", context("adhoc", adhoc__paragraphs=hostile))
+    text = pdf_text(PdfReader(io.BytesIO(pdf.render(rendered))))
+    for paragraph in hostile:
+        assert re.sub(r"\s+", "", paragraph) in text
+
+
+def test_same_html_gives_the_same_pdf_in_another_process(renderer: Renderer,
+                                                         pdf: PdfRenderer) -> None:
+    """The SHA-256 kept when a letter is sent matches a rebuild in a fresh process (a
+    later worker or the API): no creation date, no per-process state in the bytes."""
+    import subprocess
+    import sys
+
+    rendered = renderer.render("decision", context("decision"))
+    script = ("import sys; from pathlib import Path; from notifier.pdf import PdfRenderer, "
+              "sha256; from notifier.render import Rendered; "
+              "print(sha256(PdfRenderer(Path(sys.argv[1])).render("
+              "Rendered('decision', sys.argv[2], sys.stdin.read(), ''))))")
+    done = subprocess.run([sys.executable, "-c", script, str(LETTERS_DIR), rendered.title],
+                          input=rendered.html, capture_output=True, text=True, check=True,
+                          timeout=60)
+    assert done.stdout.strip() == sha256(pdf.render(rendered))
+
+
+def test_rebuild_finds_a_pdf_weasyprint_made_before_typst(renderer: Renderer,
+                                                          pdf: PdfRenderer) -> None:
+    """A letter sent before issue 16 kept the SHA-256 of a WeasyPrint PDF: rebuild makes
+    that very PDF again; with a hash naming neither renderer's PDF, Typst's comes back (and
+    the caller refuses it, as before)."""
+    from notifier.pdf_weasyprint import WeasyPdfRenderer
+
+    rendered = renderer.render("hearing", context("hearing"))
+    legacy = WeasyPdfRenderer(LETTERS_DIR).render(rendered)
+    assert legacy != pdf.render(rendered)
+    assert pdf.rebuild(rendered, sha256(legacy)) == legacy
+    assert pdf.rebuild(rendered, "0" * 64) == pdf.render(rendered)
+    assert pdf.rebuild(rendered, None) == pdf.render(rendered)

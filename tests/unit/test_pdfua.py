@@ -8,8 +8,9 @@ descriptions, a title shown by the viewer, and the PDF/UA identification in XMP.
 What it cannot check: whether the tags are *right* (reading order, that a heading is tagged
 as a heading, that the footer is an artifact rather than tagged content), colour contrast,
 or plain language; those need a person with a screen reader. Rule UA-14-001 (headings not
-empty) raises inside pdfua 0.1.3 on WeasyPrint's PDFs and is reported as skipped: we require
-exactly that one skip so a new skip (a rule silently not run) fails the test.
+empty) raises inside pdfua 0.1.3 on these PDFs (WeasyPrint's and Typst's alike) and is
+reported as skipped: we require exactly that one skip so a new skip (a rule silently not
+run) fails the test.
 """
 
 from __future__ import annotations
@@ -53,14 +54,12 @@ def test_citizen_letters_pass_the_pdfua_machine_checks(
     assert len(report.outcomes) >= 12  # the rules ran
 
 
-@pytest.mark.xfail(strict=True, reason="WeasyPrint 70 tags @page margin boxes (the running "
-                   "footer) as content, not /Artifact; not fixed in issue 11")
 def test_running_footer_is_an_artifact(renderers: tuple[Renderer, PdfRenderer],
                                        tmp_path: Path) -> None:
     """Given a decision rendered to PDF (every page has the footer "Side N af M"),
     Then every page shows some text inside an /Artifact marked-content sequence (the
-    footer), as PDF/UA asks for page furniture. Known to fail today: strict xfail, so the
-    day it passes the marker must go."""
+    footer), as PDF/UA asks for page furniture. WeasyPrint tagged its margin boxes as content
+    (a strict xfail until issue 16); Typst writes page footers as /Artifact."""
     import pikepdf
 
     renderer, pdf = renderers

@@ -13,7 +13,9 @@ import pytest
 
 from notifier.api.rendering import BoundedPdf
 from notifier.clock import SimulatedClock
+from notifier.errors import RenderError
 from notifier.pdf import QUIET_LOGGERS, PdfRenderer
+from notifier.pdf_weasyprint import WeasyPdfRenderer
 from notifier.render import Rendered
 from notifier.settings import PACKAGE_DIR
 from tests.unit.test_api_helpers import CASEWORKER, Api, make_api
@@ -51,7 +53,8 @@ def test_characters_the_fonts_lack_are_refused_by_name(api: Api) -> None:
 
 def test_per_glyph_warnings_never_reach_the_log(caplog: pytest.LogCaptureFixture) -> None:
     """WeasyPrint does warn per missing glyph, quoting it (checked first, so this test can
-    fail); through PdfRenderer no such record is emitted, whoever configured logging."""
+    fail); through its renderer (kept to rebuild PDFs sent before issue 16) and through
+    PdfRenderer (Typst) no such record is emitted, whoever configured logging."""
     from weasyprint import HTML
 
     html = f"<p>{CJK * 20}</p>"
@@ -61,9 +64,14 @@ def test_per_glyph_warnings_never_reach_the_log(caplog: pytest.LogCaptureFixture
         HTML(string=html).write_pdf()
     assert any(CJK[0] in r.getMessage() for r in caplog.records if r.name == "weasyprint")
     caplog.clear()
+    letter = Rendered(kind="adhoc", title="t", html=html, text="")
     with caplog.at_level(logging.DEBUG):
-        PdfRenderer(PACKAGE_DIR / "letters" / "da").render(
-            Rendered(kind="adhoc", title="t", html=html, text=""))
+        WeasyPdfRenderer(PACKAGE_DIR / "letters" / "da").render(letter)
+        # Typst (issue 16) logs nothing; under PDF/UA-1 a glyph no font has is an error,
+        # naming the code point, never quoting the text.
+        with pytest.raises(RenderError, match=r"cannot print \(U\+4E2D\)") as refused:
+            PdfRenderer(PACKAGE_DIR / "letters" / "da").render(letter)
+    assert CJK[0] not in str(refused.value)
     assert not [r for r in caplog.records if r.name.startswith(QUIET_LOGGERS)
                 and r.levelno < logging.ERROR]
 
