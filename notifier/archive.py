@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Mapping
@@ -30,6 +31,7 @@ from typing import Any
 from notifier.errors import PermanentError
 
 FORMAT = "notifier-case-archive/1"
+LETTER_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 MANIFEST = "manifest.json"
 SUMS = "SHA256SUMS"
 
@@ -165,6 +167,8 @@ class Archive:
 
     def find_letter(self, letter_id: str) -> dict[str, str] | None:
         """Where a purged letter was archived ({"case_id", "folder"}), or None."""
+        if not LETTER_ID.match(letter_id):  # it becomes a path: nothing but a letter id
+            return None
         path = self.letter_index(letter_id)
         try:
             return dict(json.loads(path.read_bytes()))

@@ -272,3 +272,31 @@ def build_retention(runtime: Any) -> Retention:
                           "before purging it and needs a place to write")
     return Retention(runtime.store, Archive(settings.archive_dir), runtime.pdf,
                      runtime.planner.calendar, runtime.clock, settings)
+
+
+RETENTION_JOB_ID = "notifier-retention"
+RAN_KEY = "notifier:retention:ran:"  # + local date: one scheduler runs it that day
+
+
+def daily_run(runtime: Any) -> Report | None:
+    """The scheduler's daily job: the first scheduler to get here today runs retention
+    (several may run at once); a Redis outage is logged, and tomorrow tries again."""
+    import redis
+
+    try:
+        today = runtime.planner.calendar.local_date(runtime.clock.now()).isoformat()
+        if not runtime.client.set(RAN_KEY + today, "1", nx=True, ex=2 * 86400):
+            return None
+        return build_retention(runtime).run()
+    except redis.RedisError as exc:
+        log.error("retention.unavailable", error=str(exc)[:300])
+        return None
+
+
+def schedule_daily(scheduler: Any, runtime: Any) -> None:
+    """Add the daily run at NOTIFIER_RETENTION_RUN_AT, local time, to an APScheduler."""
+    at = runtime.settings.retention_run_at
+    build_retention(runtime)  # ConfigError now, not at 02:30, if the archive is not set
+    scheduler.add_job(daily_run, "cron", args=[runtime], hour=at.hour, minute=at.minute,
+                      timezone=runtime.settings.timezone, id=RETENTION_JOB_ID,
+                      max_instances=1, coalesce=True, misfire_grace_time=6 * 3600)

@@ -218,3 +218,13 @@ class Purger:
 
     def count_archived(self) -> None:
         self.store.redis.hincrby(STATS, ARCHIVED_STAT, 1)
+
+
+def purged_conflicts(client: Any, case_ids: list[str]) -> dict[str, str]:
+    """Of these case ids, those archived and purged, with when: an event for one (an old
+    opening event sent again) must not bring the case back as a new one."""
+    if not case_ids:
+        return {}
+    found = client.hmget(PURGED, case_ids)
+    return {case_id: json.loads(raw)["on"] for case_id, raw in zip(case_ids, found, strict=True)
+            if raw is not None}

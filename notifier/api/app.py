@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
-from notifier.api import docs, ui
+from notifier.api import docs, legal_hold, ui, ui_hold
 from notifier.api.auth import parse_tokens
 from notifier.api.errors import NotFoundError
 from notifier.api.middleware import BodyLimit, Hardening
@@ -56,9 +56,11 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.pdf = BoundedPdf(runtime.pdf, runtime.settings.render_timeout,
                                runtime.settings.pdf_cache_entries)
     app.include_router(router)
+    app.include_router(legal_hold.router)  # issue 14a
     if runtime.settings.api_docs == "token":
         docs.install(app)
     app.include_router(ui.router)
+    app.include_router(ui_hold.router)  # issue 14a
     app.mount("/ui/static", StaticFiles(directory=ui.STATIC), name="static")
     for error, handler in _handlers().items():
         app.add_exception_handler(error, handler)
@@ -75,6 +77,9 @@ def create_app(runtime: Runtime) -> FastAPI:
 
 def _handlers() -> dict[type[Exception], Handler]:
     async def input_error(request: Request, exc: Any) -> Response:
+        if isinstance(exc, NotFoundError):  # issue 14a: 410 naming where it was archived
+            exc = legal_hold.archived_instead(request.app.state.runtime,
+                                              request.path_params) or exc
         status = _status(exc)
         if ui.is_page(request):
             return ui.error_page(request, status, exc.errors)
@@ -119,6 +124,8 @@ def _handlers() -> dict[type[Exception], Handler]:
 
 
 def _status(exc: InputError) -> int:
+    if isinstance(exc, legal_hold.ArchivedError):
+        return 410
     if isinstance(exc, NotFoundError):
         return 404
     return 409 if isinstance(exc, ConflictError) else 422

@@ -23,6 +23,7 @@ SETTING = "NOTIFIER_API_TOKENS"
 class Role(StrEnum):
     SYSTEM = "system"  # the case system: posts events and receipts
     CASEWORKER = "caseworker"  # reads cases, previews, sends ad-hoc letters, cancels
+    OPERATOR = "operator"
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,7 @@ def add_commands(sub: Any) -> None:
     token.add_argument("action", nargs="?", choices=["list", "revoke"],
                        help="list the tokens, or revoke every token of a name")
     token.add_argument("target", nargs="?", metavar="NAME", help="with revoke: whose tokens")
-    token.add_argument("--role", choices=["system", "caseworker"])
+    token.add_argument("--role", choices=["system", "caseworker", "operator"])
     token.add_argument("--name", help="who holds it (shown in the audit trail)")
     token.add_argument("--days", type=int, help="expiry of a token kept in Redis "
                        "(default NOTIFIER_TOKEN_DAYS)")

@@ -117,7 +117,8 @@ def login(request: Request, runtime: RuntimeDep,
           token: Annotated[str, Form(max_length=200)] = "",
           target: Annotated[str, Form(alias="next")] = "/ui") -> Response:
     try:
-        principal = authenticate(request, token.strip(), (Role.CASEWORKER,), what="ui")
+        principal = authenticate(request, token.strip(), (Role.CASEWORKER, Role.OPERATOR),
+                                 what="ui")  # issue 14a: operators too
     except HTTPException as exc:
         errors = {403: "Adgangsnøglen giver ikke adgang til sagsbehandlersiderne.",
                   429: "For mange forkerte forsøg. Vent lidt, og prøv igen."}
@@ -126,7 +127,10 @@ def login(request: Request, runtime: RuntimeDep,
         return page(request, "login.html", status, next=_safe_next(target), error=error,
                     headers=exc.headers if status == 429 else None)
     log.info("auth.login", principal=principal.label, client=client_of(request))
-    response = RedirectResponse(_safe_next(target), status_code=303)
+    target = _safe_next(target)
+    if principal.role is Role.OPERATOR and not target.startswith("/ui/hold"):
+        target = "/ui/hold"  # issue 14a: the caseworker pages are not an operator's
+    response = RedirectResponse(target, status_code=303)
     response.set_cookie(COOKIE, sessions(request).start(token.strip()), httponly=True,
                         samesite="strict", path="/ui",
                         secure=not runtime.settings.dev_mode)
