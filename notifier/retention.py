@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -94,20 +94,27 @@ class Retention:
         self.purger = Purger(store)
 
     # --- deciding -------------------------------------------------------------------------
-    def judge(self, snapshot: CaseSnapshot, now: datetime) -> Verdict:
-        case = snapshot.case
-        count = len(snapshot.letters)
-        if not case.closed:
-            return Verdict(case.case_id, "kept", "open", letters=count)
-        closed_on = date.fromisoformat(str(case.facts["closed_on"]))
+    def due(self, case_raw: str, now: datetime) -> Verdict:
+        """The first look, from the case JSON alone: kept (open, or within retention) or
+        due; a due case is then judged on everything it owns."""
+        case = json.loads(case_raw)
+        if not case.get("closed"):
+            return Verdict(case["case_id"], "kept", "open")
+        closed_on = date.fromisoformat(str(case["facts"]["closed_on"]))
         purge_from = self.calendar.add(closed_on, Offset(self.days, Unit.DAYS))
         if self.calendar.local_date(now) < purge_from:
-            action, why = "kept", f"kept until {purge_from}"
-        else:
-            blocked = self._blocker(snapshot, now)
-            action, why = ("blocked", blocked) if blocked else (
-                "purge", f"retention ended {purge_from}")
-        return Verdict(case.case_id, action, why, closed_on, purge_from, count)
+            return Verdict(case["case_id"], "kept", f"kept until {purge_from}", closed_on,
+                           purge_from)
+        return Verdict(case["case_id"], "purge", f"retention ended {purge_from}", closed_on,
+                       purge_from)
+
+    def judge(self, snapshot: CaseSnapshot, now: datetime) -> Verdict:
+        first = self.due(snapshot.case_raw, now)
+        if first.action != "purge":
+            return replace(first, letters=len(snapshot.letters))
+        blocked = self._blocker(snapshot, now)
+        return replace(first, action="blocked" if blocked else "purge",
+                       why=blocked or first.why, letters=len(snapshot.letters))
 
     def _blocker(self, snapshot: CaseSnapshot, now: datetime) -> str | None:
         if snapshot.hold:
@@ -134,14 +141,33 @@ class Retention:
                                          Offset(self.receipt_wait_days, Unit.DAYS))
         return self.calendar.local_date(now) < waited_until
 
+    def _walk(self, report: Report, now: datetime) -> Iterator[CaseSnapshot]:
+        """Every case: the kept ones go straight into the report; each due one is read
+        whole, judged, reported, and yielded if it is to be purged."""
+        ids = sorted(case_ids(self.store.redis))
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            raws = self.store.redis.mget([self.store.case_key(i) for i in chunk])
+            for raw in raws:
+                if raw is None:
+                    continue
+                first = self.due(raw.decode(), now)
+                if first.action != "purge":
+                    report.verdicts.append(first)
+                    continue
+                snapshot = read_case(self.store, first.case_id)
+                if snapshot is None:
+                    continue
+                verdict = self.judge(snapshot, now)
+                report.verdicts.append(verdict)
+                if verdict.action == "purge":
+                    yield snapshot
+
     def plan(self) -> Report:
         """What a run would do now, changing nothing."""
         report = Report(dry_run=True)
-        now = self.clock.now()
-        for case_id in sorted(case_ids(self.store.redis)):
-            snapshot = read_case(self.store, case_id)
-            if snapshot is not None:
-                report.verdicts.append(self.judge(snapshot, now))
+        for _ in self._walk(report, self.clock.now()):
+            pass
         return report
 
     # --- doing ----------------------------------------------------------------------------
@@ -151,23 +177,14 @@ class Retention:
         report = Report(dry_run=False)
         self.archive.clean_tmp()
         now = self.clock.now()
-        done = 0
-        for case_id in sorted(case_ids(self.store.redis)):
+        for done, snapshot in enumerate(self._walk(report, now)):
             if done >= self.batch:
                 break
-            snapshot = read_case(self.store, case_id)
-            if snapshot is None:
-                continue
-            verdict = self.judge(snapshot, now)
-            report.verdicts.append(verdict)
-            if verdict.action != "purge":
-                continue
-            done += 1
             try:
                 self._archive_and_purge(snapshot, now, report)
             except (ArchiveError, RenderError, OSError) as exc:
-                report.failed[case_id] = str(exc)[:500]
-                log.error("retention.failed", case_id=case_id, error=str(exc)[:300])
+                report.failed[snapshot.case_id] = str(exc)[:500]
+                log.error("retention.failed", case_id=snapshot.case_id, error=str(exc)[:300])
         log.info("retention.run", archived=len(report.archived), purged=len(report.purged),
                  failed=len(report.failed))
         return report
