@@ -222,8 +222,6 @@ class Retention:
                                         key=lambda e: (str(e.get("occurred_at")),
                                                        str(e.get("event_id"))))),
         }
-        if snapshot.hold:
-            files["legal-hold.json"] = _json(snapshot.hold)
         if snapshot.access is not None:
             files["access-log.json"] = _json([json.loads(line) for line in snapshot.access])
         for lid, raw in sorted(snapshot.letters.items()):
