@@ -15,8 +15,15 @@ import pytest
 
 from notifier.archive import Archive, ArchiveError
 from notifier.clock import SimulatedClock
+from notifier.errors import ConfigError
 from notifier.models import Status
-from notifier.retention import Retention, build_retention
+from notifier.retention import (
+    RETENTION_JOB_ID,
+    Retention,
+    build_retention,
+    daily_run,
+    schedule_daily,
+)
 from notifier.retention_store import ACCESS_CASE, read_case, release_hold, set_hold
 from notifier.runtime import Runtime, build_runtime
 from notifier.settings import load_settings
@@ -262,3 +269,55 @@ def test_tampered_archive_fails_verification(runtime: Runtime) -> None:
     with pytest.raises(ArchiveError,
                        match=r"audit\.json: missing.*extra\.txt: not in the manifest"):
         archive.verify(CASE)
+
+
+def test_a_read_after_archiving_aborts_the_purge(runtime: Runtime) -> None:
+    """An access-log entry written between archiving and purging (someone read the case)
+    stops the purge: the archived access log would miss it."""
+    closed_case(runtime)
+    runtime.clock.set(local("2027-03-01 03:00"))
+    snapshot = read_case(runtime.store, CASE)
+    assert snapshot is not None
+    runtime.client.rpush(ACCESS_CASE + CASE, '{"what": "case"}')
+    assert retention(runtime).purger.purge(snapshot, {}) == \
+        "its access log grew since it was archived"
+    assert runtime.store.case(CASE) is not None
+
+
+def test_a_run_purges_at_most_its_batch(runtime: Runtime, tmp_path: Path) -> None:
+    """NOTIFIER_RETENTION_BATCH bounds one run; the next run takes the rest."""
+    closed_case(runtime)
+    closed_case(runtime, "SECOND-1")
+    runtime.clock.set(local("2027-03-01 03:00"))
+    settings = runtime.settings.model_copy(update={"retention_batch": 1})
+    job = Retention(runtime.store, Archive(tmp_path / "archive"), runtime.pdf,
+                    runtime.planner.calendar, runtime.clock, settings)
+    assert len(job.run().purged) == 1
+    assert len(job.run().purged) == 1
+    assert job.run().purged == []
+
+
+def test_the_daily_run_happens_once_a_day_whatever_the_schedulers(runtime: Runtime) -> None:
+    """Two schedulers reaching the daily time: the first runs retention, the second skips;
+    the next local day runs again. The job is a cron at NOTIFIER_RETENTION_RUN_AT local."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    closed_case(runtime)
+    runtime.clock.set(local("2027-03-01 02:30"))
+    first = daily_run(runtime)
+    assert first is not None and first.purged == [CASE]
+    assert daily_run(runtime) is None
+    runtime.clock.set(local("2027-03-02 02:30"))
+    assert daily_run(runtime) is not None
+    scheduler = BackgroundScheduler(timezone="UTC")
+    schedule_daily(scheduler, runtime)
+    trigger = scheduler.get_job(RETENTION_JOB_ID).trigger
+    assert "hour='2'" in str(trigger) and "minute='30'" in str(trigger)
+    assert str(trigger.timezone) == "Europe/Copenhagen"
+
+
+def test_retention_needs_an_archive_directory(tmp_path: Path, clean_env: None) -> None:
+    """Turning retention on without NOTIFIER_ARCHIVE_DIR is a settings error: nothing may
+    be purged without a place to archive it first."""
+    with pytest.raises(ConfigError, match="NOTIFIER_ARCHIVE_DIR is required"):
+        load_settings(outbox_dir=tmp_path, retention_enabled=True)
