@@ -21,6 +21,7 @@ which holds the person): data minimisation, GDPR art. 5(1)(c).
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -29,7 +30,7 @@ from typing import Any
 from notifier.archive import Archive, ArchiveError
 from notifier.calendar import DanishCalendar, Offset, Unit
 from notifier.clock import Clock
-from notifier.errors import RenderError
+from notifier.errors import ConflictError, RenderError
 from notifier.logging import get_logger
 from notifier.models import ChannelName, Letter, Status, parse_send_at
 from notifier.pdf import PdfRenderer, sha256
@@ -40,6 +41,8 @@ from notifier.store import Store
 
 log = get_logger(__name__)
 CPR_MASK = "(udeladt)"
+LOCK = "notifier:retention:lock"
+LOCK_SECONDS = 6 * 3600  # a run that died lets the next one in after this
 
 
 @dataclass(frozen=True)
@@ -175,16 +178,25 @@ class Retention:
         """Archive and purge every case whose time has come (at most NOTIFIER_RETENTION_BATCH
         per run). A case that fails stays in Redis and is named in the report."""
         report = Report(dry_run=False)
-        self.archive.clean_tmp()
-        now = self.clock.now()
-        for done, snapshot in enumerate(self._walk(report, now)):
-            if done >= self.batch:
-                break
-            try:
-                self._archive_and_purge(snapshot, now, report)
-            except (ArchiveError, RenderError, OSError) as exc:
-                report.failed[snapshot.case_id] = str(exc)[:500]
-                log.error("retention.failed", case_id=snapshot.case_id, error=str(exc)[:300])
+        token = uuid.uuid4().hex
+        # One run at a time (the scheduler's and a manual one): each clears tmp/ first.
+        if not self.store.redis.set(LOCK, token, nx=True, ex=LOCK_SECONDS):
+            raise ConflictError.single("retention", "another retention run is in progress")
+        try:
+            self.archive.clean_tmp()
+            now = self.clock.now()
+            for done, snapshot in enumerate(self._walk(report, now)):
+                if done >= self.batch:
+                    break
+                try:
+                    self._archive_and_purge(snapshot, now, report)
+                except (ArchiveError, RenderError, OSError) as exc:
+                    report.failed[snapshot.case_id] = str(exc)[:500]
+                    log.error("retention.failed", case_id=snapshot.case_id,
+                              error=str(exc)[:300])
+        finally:
+            if self.store.redis.get(LOCK) == token.encode():
+                self.store.redis.delete(LOCK)
         log.info("retention.run", archived=len(report.archived), purged=len(report.purged),
                  failed=len(report.failed))
         return report
@@ -303,6 +315,9 @@ def daily_run(runtime: Any) -> Report | None:
         if not runtime.client.set(RAN_KEY + today, "1", nx=True, ex=2 * 86400):
             return None
         return build_retention(runtime).run()
+    except ConflictError as exc:  # a manual run is going on
+        log.warning("retention.skipped", why=str(exc))
+        return None
     except redis.RedisError as exc:
         log.error("retention.unavailable", error=str(exc)[:300])
         return None

@@ -15,7 +15,7 @@ import pytest
 
 from notifier.archive import Archive, ArchiveError
 from notifier.clock import SimulatedClock
-from notifier.errors import ConfigError
+from notifier.errors import ConfigError, ConflictError
 from notifier.models import Status
 from notifier.retention import (
     RETENTION_JOB_ID,
@@ -321,3 +321,17 @@ def test_retention_needs_an_archive_directory(tmp_path: Path, clean_env: None) -
     be purged without a place to archive it first."""
     with pytest.raises(ConfigError, match="NOTIFIER_ARCHIVE_DIR is required"):
         load_settings(outbox_dir=tmp_path, retention_enabled=True)
+
+
+def test_one_run_at_a_time(runtime: Runtime) -> None:
+    """While a run holds the lock, another (manual or scheduled) is refused and changes
+    nothing; the lock is released when a run ends."""
+    closed_case(runtime)
+    runtime.clock.set(local("2027-03-01 03:00"))
+    runtime.client.set("notifier:retention:lock", "other")
+    with pytest.raises(ConflictError, match="in progress"):
+        retention(runtime).run()
+    assert runtime.store.case(CASE) is not None
+    runtime.client.delete("notifier:retention:lock")
+    assert retention(runtime).run().purged == [CASE]
+    assert not runtime.client.exists("notifier:retention:lock")
