@@ -29,6 +29,7 @@ import uuid
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 if __package__ in (None, ""):  # run as a script: make the `bench` package importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -38,6 +39,7 @@ import fakeredis
 from bench.machine import describe
 from bench.report import progress
 from bench.servers import RedisServer
+from bench.workload import opening_event
 from notifier.clock import SimulatedClock
 from notifier.events import parse_event
 from notifier.logging import configure_logging
@@ -45,8 +47,8 @@ from notifier.receipts import accept_receipt
 from notifier.retention import build_retention
 from notifier.runtime import Runtime, build_runtime
 from notifier.settings import load_settings
-from tests.conftest import BASE_OPEN, CPH
 
+CPH = ZoneInfo("Europe/Copenhagen")
 TEMPLATE_CASE = "TMPLCASEID"
 TEMPLATE_CLOSED_ON = "2026-12-18"
 YEAR_START = date(2027, 1, 1)
@@ -61,13 +63,13 @@ def template(workdir: Path) -> tuple[dict[bytes, tuple[str, Any]], int, int]:
 
     def apply(event_id: str, type_: str, at: str, data: dict[str, Any]) -> None:
         clock.set(datetime.fromisoformat(at))
-        raw = {**BASE_OPEN, "event_id": event_id, "type": type_, "case_id": TEMPLATE_CASE,
+        raw = {"event_id": event_id, "type": type_, "case_id": TEMPLATE_CASE,
                "occurred_at": at, "data": data}
         runtime.store.apply_event(parse_event(raw), runtime.planner, clock.now())
         deliver(runtime)
 
-    apply("TMPLEVTOPEN", "sick_leave_reported", "2026-11-23T10:15:00+01:00",
-          BASE_OPEN["data"])
+    opening = opening_event(TEMPLATE_CASE, clock.now()).payload()  # the demo's first case
+    apply("TMPLEVTOPEN", "sick_leave_reported", "2026-11-23T10:15:00+01:00", opening["data"])
     apply("TMPLEVTMEET", "meeting_booked", "2026-11-30T10:00:00+01:00",
           {"meeting_id": "m-1", "starts_at": "2026-12-08T10:30:00+01:00", "form": "phone",
            "with_employer": False})
