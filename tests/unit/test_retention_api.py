@@ -138,3 +138,15 @@ def test_operator_page_holds_and_releases_a_case(api: Api) -> None:
     api.client.post("/ui/logout", headers=origin)
     api.client.post("/ui/login", data={"token": CASEWORKER_TOKEN}, headers=origin)
     assert api.client.get("/ui/hold").status_code == 403
+
+
+def test_caseworker_page_says_a_purged_case_was_archived(api: Api) -> None:
+    """Looking a purged case up at /ui tells the caseworker, in Danish, that it was
+    archived and purged, rather than that it never existed."""
+    assert build_retention(api.runtime).run().purged == [CASE]
+    origin = {"Origin": BASE}
+    api.client.post("/ui/login", data={"token": CASEWORKER_TOKEN}, headers=origin)
+    response = api.client.post("/ui/cases", data={"case_id": CASE}, headers=origin)
+    assert "Sagen er arkiveret og slettet fra brevsystemet" in response.text
+    page = api.client.get(f"/ui/cases/{CASE}")
+    assert page.status_code == 410 and "arkiveret" in page.text
