@@ -335,3 +335,17 @@ def test_one_run_at_a_time(runtime: Runtime) -> None:
     runtime.client.delete("notifier:retention:lock")
     assert retention(runtime).run().purged == [CASE]
     assert not runtime.client.exists("notifier:retention:lock")
+
+
+def test_archive_paths_cannot_escape_the_archive(tmp_path: Path) -> None:
+    """Case ids '.' and '..' (valid ids) get their own folders inside cases/; a letter id
+    that is not a UUID is never turned into a path."""
+    archive = Archive(tmp_path)
+    assert archive.folder("..") == tmp_path / "cases" / "%2E%2E"
+    assert archive.folder(".") == tmp_path / "cases" / "%2E"
+    assert archive.folder(".x") == tmp_path / "cases" / ".x"
+    (tmp_path / "secret.json").write_text('{"case_id": "x"}')
+    assert archive.find_letter("../../secret") is None
+    stored = archive.store("..", {"a.json": b"{}"}, {"closed_on": "2027-01-01"})
+    assert stored.written and archive.verify("..")["case_id"] == ".."
+    assert not archive.store("..", {"a.json": b"{}"}, {"closed_on": "2027-01-01"}).written
