@@ -39,13 +39,13 @@ from notifier.store import (
     DUE,
     INFLIGHT,
     LETTER,
+    PURGED,
     STATS,
     P,
     Store,
 )
 
 HOLD = P + "retention:hold:"
-PURGED = P + "retention:purged"
 ACCESS_CASE = P + "access:case:"  # issue 14b's contract: a list per case
 EVENT = P + "event:"
 DOC = P + "doc:"

@@ -27,7 +27,7 @@ from notifier.retention import (
 from notifier.retention_store import ACCESS_CASE, read_case, release_hold, set_hold
 from notifier.runtime import Runtime, build_runtime
 from notifier.settings import load_settings
-from notifier.store import CALLBACKS_DUE
+from notifier.store import CALLBACKS_DUE, BatchRefused
 from tests.conftest import CITIZEN_CPR, event, local, opening_event
 from tests.unit.test_pipeline import deliver_due
 
@@ -349,3 +349,16 @@ def test_archive_paths_cannot_escape_the_archive(tmp_path: Path) -> None:
     stored = archive.store("..", {"a.json": b"{}"}, {"closed_on": "2027-01-01"})
     assert stored.written and archive.verify("..")["case_id"] == ".."
     assert not archive.store("..", {"a.json": b"{}"}, {"closed_on": "2027-01-01"}).written
+
+
+def test_the_store_never_reopens_a_purged_case(runtime: Runtime) -> None:
+    """Inside the event transaction itself (not only in the API's check before it), an
+    opening event for a purged case id is refused and writes nothing."""
+    closed_case(runtime)
+    runtime.clock.set(local("2027-03-01 03:00"))
+    assert retention(runtime).run().purged == [CASE]
+    before = all_keys(runtime)
+    with pytest.raises(BatchRefused, match="archived and purged"):
+        runtime.store.apply_event(opening_event(event_id="evt-again"), runtime.planner,
+                                  runtime.clock.now())
+    assert all_keys(runtime) == before
