@@ -9,7 +9,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
     && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md ./
 COPY notifier ./notifier
-RUN pip install --no-cache-dir . && useradd --system --uid 10001 notifier
+RUN pip install --no-cache-dir . && useradd --system --uid 10001 notifier \
+    && install -d -o notifier /archive
 USER notifier
 ENTRYPOINT ["notifier"]
 CMD ["serve"]

@@ -109,6 +109,10 @@ def _parser() -> argparse.ArgumentParser:
 
     register_rules(sub)
 
+    from notifier.retention_cli import register as register_retention  # issue 14a
+
+    register_retention(sub)
+
     from notifier.api.commands import add_commands
 
     add_commands(sub)  # case, event, send, cancel, token: the API's operations from a shell
@@ -213,6 +217,10 @@ def _run_parts(settings: Settings, name: str, *, dispatch: bool, work: bool,
         scheduler.add_job(Sweeper(runtime.store, runtime.clock, settings).safe_sweep,
                           "interval", seconds=settings.sweep_interval, id="notifier-sweep",
                           max_instances=1, coalesce=True)
+        if settings.retention_enabled:  # issue 14a: archive and purge closed cases daily
+            from notifier.retention import schedule_daily
+
+            schedule_daily(scheduler, runtime)
         scheduler.start()
     worker = None
     if work:

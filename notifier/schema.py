@@ -13,6 +13,9 @@ version recorded, so nothing runs on a half-migrated database, and it simply run
 Versions:
   1  the case index ``case:<id>:letters`` is a set
   2  ... a sorted set by send time (compact on Redis 7.0; commit 257dc2a)
+
+Retention (issue 14a, retention_store.py) adds keys without changing any: a legal hold per
+case and the purged-case record. Older processes ignore them, so the version stays.
 """
 
 from __future__ import annotations

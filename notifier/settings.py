@@ -245,6 +245,25 @@ class Settings(BaseSettings):
         default=60, ge=0, description="The same read by the same person within this many "
                                       "seconds is one entry (0: every request)")
 
+    # --- issue 14a: retention and archive (notifier/retention.py, docs/retention.md) ----
+    retention_enabled: bool = Field(
+        default=False, description="The scheduler archives and purges closed cases daily "
+                                   "(needs NOTIFIER_ARCHIVE_DIR)")
+    retention_days: int = Field(
+        default=90, ge=0, le=36500,
+        description="Days after a case's closed_on before it is archived and purged")
+    retention_receipt_wait_days: int = Field(
+        default=14, ge=0, le=3650,
+        description="A sent Digital Post letter without a business receipt is awaiting one "
+                    "this many days after it was sent (its case is not purged meanwhile)")
+    retention_run_at: time = Field(default=time(2, 30),
+                                   description="Local time of the scheduler's daily run")
+    retention_batch: int = Field(default=1000, ge=1, le=100_000,
+                                 description="Cases archived and purged per run at most")
+    archive_dir: Path | None = Field(
+        default=None, description="Where purged cases are archived, one folder each (in "
+                                  "production a mounted durable volume)")
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -302,6 +321,13 @@ class Settings(BaseSettings):
         if self.embedded and self.redis_wait_replicas:
             raise ValueError("NOTIFIER_REDIS_WAIT_REPLICAS needs a real Redis (the embedded "
                              "store has no replicas)")
+        return self
+
+    @model_validator(mode="after")
+    def _retention_archive(self) -> Settings:
+        """Issue 14a: nothing is purged without a place to archive it first."""
+        if self.retention_enabled and self.archive_dir is None:
+            raise ValueError("NOTIFIER_ARCHIVE_DIR is required with NOTIFIER_RETENTION_ENABLED")
         return self
 
     @property

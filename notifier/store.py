@@ -35,7 +35,7 @@ from typing import Any
 import redis
 
 from notifier import names
-from notifier.errors import ConflictError
+from notifier.errors import ConflictError, FieldError
 from notifier.events import Event
 from notifier.models import CaseState, ChannelName, Letter, Status
 from notifier.planner import Plan, Planner
@@ -51,6 +51,7 @@ STATS = P + "stats"
 CALLBACKS_DUE = P + "callbacks:due"  # issue 13
 CALLBACKS_DEAD = P + "callbacks:dead"
 CALLBACK = P + "callback:"
+PURGED = P + "retention:purged"  # issue 14a: case id -> where it was archived
 # Dramatiq's own hash of messages enqueued and not yet acknowledged (its Redis layout).
 QUEUE_MESSAGES = f"{names.DRAMATIQ_NAMESPACE}:{names.QUEUE_LETTERS}.msgs"
 # Upper bounds (seconds) of the due-lag histogram: from planned send time to sent.
@@ -224,7 +225,7 @@ class Store:
         case_ids = sorted({e.case_id for e in events})
         event_keys = [f"{P}event:{e.event_id}" for e in events]
         watched = list(dict.fromkeys([*event_keys, *map(self.case_key, case_ids),
-                                      *map(self.case_letters_key, case_ids)]))
+                                      *map(self.case_letters_key, case_ids), PURGED]))
         pipe: Any
         with self.redis.pipeline() as pipe:
             for _ in range(MAX_APPLY_RETRIES):
@@ -235,6 +236,8 @@ class Store:
                     letters: dict[str, dict[str, Letter]] = {}
                     for case_id in case_ids:
                         raw_case = pipe.get(self.case_key(case_id))
+                        if raw_case is None and pipe.hexists(PURGED, case_id):
+                            raise _purged(events, case_id)  # issue 14a: never reopened
                         cases[case_id] = (CaseState.model_validate_json(raw_case)
                                           if raw_case else None)
                         ids = sorted(m.decode() for m in
@@ -467,6 +470,12 @@ class Store:
                 self.add_callback(pipe, letter.letter_id, f"letter.{status}", now, fields)
 
         return self._write_once(key, held, write)
+
+
+def _purged(events: Sequence[Event], case_id: str) -> BatchRefused:
+    position = next(i for i, e in enumerate(events) if e.case_id == case_id)
+    return BatchRefused(position, ConflictError([FieldError(
+        "case_id", "the case was archived and purged; it takes no more events")]))
 
 
 def callback_type(expected: Iterable[Status], new: Status) -> str | None:

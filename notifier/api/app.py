@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
-from notifier.api import access_export, docs, operations_api, ui, ui_operations
+from notifier.api import access_export, docs, legal_hold, operations_api, ui, ui_hold, ui_operations
 from notifier.api.auth import parse_tokens
 from notifier.api.errors import NotFoundError
 from notifier.api.middleware import BodyLimit, Hardening
@@ -57,11 +57,13 @@ def create_app(runtime: Runtime) -> FastAPI:
                                runtime.settings.pdf_cache_entries)
     app.include_router(router)
     app.include_router(access_export.router)  # issue 14
+    app.include_router(legal_hold.router)  # issue 14a
     if runtime.settings.api_docs == "token":
         docs.install(app)
     app.include_router(ui.router)
     app.include_router(ui_operations.router)  # issue 13
     app.include_router(operations_api.router)
+    app.include_router(ui_hold.router)  # issue 14a
     app.mount("/ui/static", StaticFiles(directory=ui.STATIC), name="static")
     for error, handler in _handlers().items():
         app.add_exception_handler(error, handler)
@@ -78,6 +80,9 @@ def create_app(runtime: Runtime) -> FastAPI:
 
 def _handlers() -> dict[type[Exception], Handler]:
     async def input_error(request: Request, exc: Any) -> Response:
+        if isinstance(exc, NotFoundError):  # issue 14a: 410 naming where it was archived
+            exc = legal_hold.archived_instead(request.app.state.runtime,
+                                              request.path_params) or exc
         status = _status(exc)
         if ui.is_page(request):
             return ui.error_page(request, status, exc.errors)
@@ -122,6 +127,8 @@ def _handlers() -> dict[type[Exception], Handler]:
 
 
 def _status(exc: InputError) -> int:
+    if isinstance(exc, legal_hold.ArchivedError):
+        return 410
     if isinstance(exc, NotFoundError):
         return 404
     return 409 if isinstance(exc, ConflictError) else 422

@@ -29,7 +29,9 @@ def check_case_id(case_id: str) -> str:
 def find_case(runtime: Runtime, case_id: str) -> CaseState:
     case = runtime.store.case(check_case_id(case_id))
     if case is None:
-        raise NotFoundError.single("case_id", "unknown case")
+        from notifier.api.legal_hold import archived_case  # issue 14a: say where it went
+
+        raise archived_case(runtime, case_id) or NotFoundError.single("case_id", "unknown case")
     return case
 
 

@@ -85,6 +85,7 @@ def ingest(store: Store, planner: Planner, events: Sequence[Event], now: datetim
         *_domain_errors(event, email_domains, locate(i))]]
     if problems:
         raise InputError(problems)
+    _refuse_purged(store, events, locate)  # issue 14a
     order = sorted(range(len(events)), key=lambda i: events[i].occurred_at)
     _dry_run(store, [events[i] for i in order], [locate(i) for i in order])
     try:
@@ -96,6 +97,18 @@ def ingest(store: Store, planner: Planner, events: Sequence[Event], now: datetim
     outcomes = {index: Outcome.of(result) for index, result in zip(order, applied, strict=True)}
     store.confirm_events(e.event_id for e in events)  # one WAIT for the whole batch
     return [outcomes[i] for i in range(len(events))]
+
+
+def _refuse_purged(store: Store, events: Sequence[Event], locate: Locate) -> None:
+    """Issue 14a: a case archived and purged takes no events (it would come back empty)."""
+    from notifier.retention_store import purged_conflicts
+
+    purged = purged_conflicts(store.redis, sorted({e.case_id for e in events}))
+    errors = [FieldError(locate(i) + "case_id", f"the case was archived and purged on "
+                         f"{purged[e.case_id]}; it takes no more events")
+              for i, e in enumerate(events) if e.case_id in purged]
+    if errors:
+        raise ConflictError(errors, where="nothing from the request was stored")
 
 
 def _domain_errors(event: Event, domains: tuple[str, ...], prefix: str) -> list[FieldError]:

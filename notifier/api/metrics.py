@@ -48,6 +48,7 @@ class StoreCollector:
         stats = self.store.stats()
         yield from _counters(stats)
         yield _lag_histogram(stats)
+        yield from _retention(stats)  # issue 14a
         yield from self._gauges()
         yield from ops_metrics(self.store, self.clock.now(), self.certificate_seconds)
 
@@ -95,6 +96,17 @@ def _counters(stats: dict[str, float]) -> Iterator[Metric]:
         if what in families and channel:
             families[what].add_metric([kind, channel], value)
     yield from families.values()
+
+
+def _retention(stats: dict[str, float]) -> Iterator[Metric]:
+    """Issue 14a: closed cases archived (a folder written) and purged from Redis."""
+    from notifier.retention_store import ARCHIVED_STAT, PURGED_STAT
+
+    yield CounterMetricFamily("notifier_retention_cases_archived",
+                              "Closed cases whose archive folder was written",
+                              value=stats.get(ARCHIVED_STAT, 0.0))
+    yield CounterMetricFamily("notifier_retention_cases_purged",
+                              "Archived cases purged from Redis", value=stats.get(PURGED_STAT, 0.0))
 
 
 def _lag_histogram(stats: dict[str, float]) -> Metric:

@@ -47,6 +47,7 @@ HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
 COOKIE = "notifier_ui"
 OPERATIONS = "/ui/drift"  # issue 13: the operators' page (ui_operations.py)
+HOLD = "/ui/hold"  # issue 14a: the operators' legal-hold page (ui_hold.py)
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.globals["labels"] = LABELS
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -132,7 +133,7 @@ def login(request: Request, runtime: RuntimeDep,
           target: Annotated[str, Form(alias="next")] = "/ui") -> Response:
     try:
         principal = authenticate(request, token.strip(), (Role.CASEWORKER, Role.OPERATOR),
-                                 what="ui")
+                                 what="ui")  # issue 14a: operators too
     except HTTPException as exc:
         errors = {403: "Adgangsnøglen giver ikke adgang til sagsbehandlersiderne.",
                   429: "For mange forkerte forsøg. Vent lidt, og prøv igen."}
@@ -142,7 +143,7 @@ def login(request: Request, runtime: RuntimeDep,
                     headers=exc.headers if status == 429 else None)
     log.info("auth.login", principal=principal.label, client=client_of(request))
     target = _safe_next(target)
-    if principal.role is Role.OPERATOR and not target.startswith(OPERATIONS):
+    if principal.role is Role.OPERATOR and not target.startswith((OPERATIONS, HOLD)):
         target = OPERATIONS  # issue 13: an operator has only the operations page
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(COOKIE, sessions(request).start(token.strip()), httponly=True,

@@ -44,6 +44,10 @@ _MESSAGES = [
     ("case_id", "CPR", "Det ligner et CPR-nummer. Søg på sagsnummeret, aldrig på CPR-nummer."),
     ("case_id", "must be 1-64", "Et sagsnummer består af bogstaver, tal, punktum, bindestreg "
                                 "og understreg, fx SDP-2026-0042."),
+    ("", "archived and purged", "Sagen er arkiveret og slettet fra brevsystemet. "
+                                "Driften kan hente den fra arkivet (notifier archive show)."),
+    ("case_id", "no legal hold", "Sagen er ikke i retligt tilbagehold."),
+    ("reason", "required", "Skriv en begrundelse."),
     ("case_id", "closed", "Sagen er lukket og kan ikke få flere breve."),
     ("", "CPR number", "Må ikke indeholde et CPR-nummer – breve viser aldrig CPR-numre."),
     ("", "must lie in the years", "Datoen skal ligge mellem år 2000 og 2100."),
