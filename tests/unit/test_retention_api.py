@@ -115,13 +115,15 @@ def test_metrics_count_archived_and_purged_cases(api: Api) -> None:
 
 
 def test_operator_page_holds_and_releases_a_case(api: Api) -> None:
-    """An operator logs in at /ui, lands on the hold page, holds the case with a reason
+    """An operator logs in at /ui, lands on the operations page, which links the hold
+    page; there they hold the case with a reason
     (the page says so in Danish; the audit names the operator) and lifts it again; a
     caseworker's session gets 403 on that page."""
     origin = {"Origin": BASE}
     login = api.client.post("/ui/login", data={"token": OPERATOR_TOKEN, "next": "/ui"},
                             headers=origin, follow_redirects=False)
-    assert login.status_code == 303 and login.headers["location"] == "/ui/hold"
+    assert login.status_code == 303 and login.headers["location"] == "/ui/drift"
+    assert 'href="/ui/hold"' in api.client.get("/ui/drift").text
     assert "Retligt tilbagehold" in api.client.get("/ui/hold").text
     held = api.client.post("/ui/hold", headers=origin, data={
         "case_id": CASE, "reason": "Klagesag", "action": "hold"})
