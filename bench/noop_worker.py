@@ -13,7 +13,7 @@ import dramatiq
 import redis
 
 from notifier import names
-from notifier.broker import build_broker
+from notifier.dispatch.broker import build_broker
 
 
 def noop(letter_id: str) -> None:

@@ -21,9 +21,9 @@ if __package__ in (None, ""):  # run as a script: make the `bench` package impor
 
 from bench.pdf_render import citizen_letters
 from bench.settings import bench_settings
-from notifier.pdf import PdfRenderer
-from notifier.pdf_weasyprint import WeasyPdfRenderer
-from notifier.render import Rendered
+from notifier.delivery.pdf import PdfRenderer
+from notifier.delivery.pdf_weasyprint import WeasyPdfRenderer
+from notifier.delivery.render import Rendered
 
 
 def profile(name: str, render: Callable[[Rendered], bytes], letters: list[Rendered],
@@ -61,10 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         renderer, samples = citizen_letters(settings)
         count = max(args.letters, args.weasyprint)
         letters = [renderer.render(*samples[n % len(samples)]) for n in range(count)]
-        profile("Typst (notifier.pdf.PdfRenderer)", PdfRenderer(settings.letters_dir).render,
+        profile("Typst (notifier.delivery.pdf.PdfRenderer)",
+                PdfRenderer(settings.letters_dir).render,
                 letters[:args.letters], args.top)
         if args.weasyprint:
-            profile("WeasyPrint (notifier.pdf_weasyprint, before issue 16)",
+            profile("WeasyPrint (notifier.delivery.pdf_weasyprint, before issue 16)",
                     WeasyPdfRenderer(settings.letters_dir).render, letters[:args.weasyprint],
                     args.top)
     return 0

@@ -1,4 +1,4 @@
-"""6. PDF letters (notifier.pdf: Typst since issue 16): letters per second per core, from
+"""6. PDF letters (notifier.delivery.pdf: Typst since issue 16): letters per second per core, from
 CPU time, over every citizen letter kind's catalog sample, next to the HTML + text rendering
 every channel does and to WeasyPrint (the renderer before issue 16) on the same letters."""
 
@@ -9,13 +9,13 @@ from collections.abc import Callable
 from time import perf_counter, process_time
 
 from bench.report import Row, progress
-from notifier.catalog import load_catalog
-from notifier.context import jobcenter_context
+from notifier.delivery.context import jobcenter_context
+from notifier.delivery.pdf import PdfRenderer
+from notifier.delivery.pdf_typst import to_typst
+from notifier.delivery.pdf_weasyprint import WeasyPdfRenderer
+from notifier.delivery.render import Rendered, Renderer
 from notifier.models import Recipient
-from notifier.pdf import PdfRenderer
-from notifier.pdf_typst import to_typst
-from notifier.pdf_weasyprint import WeasyPdfRenderer
-from notifier.render import Rendered, Renderer
+from notifier.planning.catalog import load_catalog
 from notifier.settings import Settings
 
 HTML_LETTERS = 500  # HTML is cheap: render more of them for a stable figure

@@ -29,9 +29,9 @@ from bench.report import progress
 from bench.servers import RedisServer
 from bench.settings import bench_settings
 from bench.workload import story_events
-from notifier.events import Event
-from notifier.replication import Durability
+from notifier.intake.events import Event
 from notifier.runtime import Runtime, build_runtime
+from notifier.store.replication import Durability
 
 CHUNKS = 10
 

@@ -41,10 +41,10 @@ from bench.report import progress
 from bench.servers import RedisServer
 from bench.workload import opening_event
 from notifier.clock import SimulatedClock
-from notifier.events import parse_event
+from notifier.intake.events import parse_event
 from notifier.logging import configure_logging
-from notifier.receipts import accept_receipt
-from notifier.retention import build_retention
+from notifier.records.receipts import accept_receipt
+from notifier.records.retention import build_retention
 from notifier.runtime import Runtime, build_runtime
 from notifier.settings import load_settings
 
@@ -187,9 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=["off", "on"], help="one of the two runs")
     args = parser.parse_args(argv)
     if args.no_fsync:
-        import notifier.archive
+        import notifier.records.archive
 
-        notifier.archive.os.fsync = lambda fd: None  # type: ignore[attr-defined]
+        notifier.records.archive.os.fsync = lambda fd: None  # type: ignore[attr-defined]
     cases = args.cases or (5_000 if args.quick else 50_000)
     configure_logging("warning", "console")
     workdir = Path(tempfile.mkdtemp(prefix="notifier-bench-retention-"))

@@ -16,7 +16,7 @@ from bench.report import Row, progress
 from bench.servers import RedisServer
 from bench.settings import bench_settings
 from bench.workload import future, opening_event, story_events
-from notifier.events import Event
+from notifier.intake.events import Event
 from notifier.models import Letter
 from notifier.runtime import Runtime, build_runtime
 from notifier.store import Store

@@ -19,9 +19,9 @@ from bench.servers import RedisServer
 from bench.settings import child_env
 from bench.workload import due_letters, letter_templates, open_cases
 from notifier import names
-from notifier.broker import build_broker
 from notifier.clock import SimulatedClock, SystemClock
-from notifier.dispatcher import letter_message
+from notifier.dispatch.broker import build_broker
+from notifier.dispatch.dispatcher import letter_message
 from notifier.models import Letter, Status
 from notifier.runtime import Runtime, build_runtime
 from notifier.settings import Settings

@@ -16,10 +16,10 @@ from typing import Any
 from notifier import store as layout
 from notifier.clock import SystemClock
 from notifier.demo import demo_events
-from notifier.events import Event, parse_event
 from notifier.identifiers import letter_id
+from notifier.intake.events import Event, parse_event
 from notifier.models import Letter, epoch_text
-from notifier.planner import Planner
+from notifier.planning.planner import Planner
 from notifier.store import Store
 
 PIPELINE_BATCH = 1000  # commands per pipeline round trip when bulk-writing letters

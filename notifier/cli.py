@@ -93,23 +93,23 @@ def _parser() -> argparse.ArgumentParser:
     migrate.add_argument("--dry-run", action="store_true", help="say what would change")
     migrate.set_defaults(func=cmd_migrate)
 
-    from notifier.digital_post_cli import register as register_digital_post  # issue 12
+    from notifier.channels.digital_post_cli import register as register_digital_post  # issue 12
 
     register_digital_post(sub)
 
-    from notifier.callbacks_cli import register as register_callbacks  # issue 13
+    from notifier.records.callbacks_cli import register as register_callbacks  # issue 13
 
     register_callbacks(sub)
 
-    from notifier.access_log_cli import register as register_access_log  # issue 14
+    from notifier.records.access_log_cli import register as register_access_log  # issue 14
 
     register_access_log(sub)
 
-    from notifier.rules_cli import register as register_rules  # issue 14
+    from notifier.planning.rules_cli import register as register_rules  # issue 14
 
     register_rules(sub)
 
-    from notifier.retention_cli import register as register_retention  # issue 14a
+    from notifier.records.retention_cli import register as register_retention  # issue 14a
 
     register_retention(sub)
 
@@ -126,8 +126,8 @@ def _listen_args(parser: argparse.ArgumentParser) -> None:
 
 # --- commands --------------------------------------------------------------------------
 def cmd_plan(settings: Settings, args: argparse.Namespace) -> int:
+    from notifier.planning.simulation import Simulation, plan_row, read_events
     from notifier.runtime import build_planner
-    from notifier.simulation import Simulation, plan_row, read_events
 
     text = sys.stdin.read() if str(args.events) == "-" else _read(args.events)
     planner = build_planner(settings)
@@ -192,11 +192,11 @@ def _run_parts(settings: Settings, name: str, *, dispatch: bool, work: bool,
 
     from notifier import names
     from notifier.runtime import build_runtime
-    from notifier.schema import check_at_start
+    from notifier.store.schema import check_at_start
 
     runtime = build_runtime(settings)
     check_at_start(runtime.client)  # SchemaError (a ConfigError) stops us here
-    from notifier.certificate import check_certificate  # issue 13
+    from notifier.operations.certificate import check_certificate  # issue 13
 
     check_certificate(runtime.channels, runtime.clock.now(), settings.certificate_warn_days)
     _announce(settings)
@@ -212,13 +212,13 @@ def _run_parts(settings: Settings, name: str, *, dispatch: bool, work: bool,
         scheduler.add_job(runtime.dispatcher.safe_tick, "interval",
                           seconds=settings.dispatch_interval,
                           id=names.DISPATCH_JOB_ID, max_instances=1, coalesce=True)
-        from notifier.sweeper import Sweeper  # issue 13: stranded letters and callbacks
+        from notifier.operations.sweeper import Sweeper  # issue 13: stranded letters and callbacks
 
         scheduler.add_job(Sweeper(runtime.store, runtime.clock, settings).safe_sweep,
                           "interval", seconds=settings.sweep_interval, id="notifier-sweep",
                           max_instances=1, coalesce=True)
         if settings.retention_enabled:  # issue 14a: archive and purge closed cases daily
-            from notifier.retention import schedule_daily
+            from notifier.records.retention import schedule_daily
 
             schedule_daily(scheduler, runtime)
         scheduler.start()
@@ -241,7 +241,7 @@ def _run_parts(settings: Settings, name: str, *, dispatch: bool, work: bool,
 
 
 def cmd_render(settings: Settings, args: argparse.Namespace) -> int:
-    from notifier.preview import render_kind
+    from notifier.delivery.preview import render_kind
 
     output = render_kind(settings, args.kind, args.data, args.format)
     if args.output:
@@ -252,7 +252,7 @@ def cmd_render(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_letters_check(settings: Settings, args: argparse.Namespace) -> int:
-    from notifier.preview import check_letters
+    from notifier.delivery.preview import check_letters
 
     problems = check_letters(settings)
     for problem in problems:
@@ -270,7 +270,7 @@ def cmd_receipt(settings: Settings, args: argparse.Namespace) -> int:
     """
     from notifier.api.commands import stored_runtime
     from notifier.clock import SystemClock
-    from notifier.receipts import accept_receipt, parse_receipt, receipt_letter
+    from notifier.records.receipts import accept_receipt, parse_receipt, receipt_letter
 
     raw = sys.stdin.buffer.read() if str(args.file) == "-" else args.file.read_bytes()
     receipts = _receipt_lines(raw)
@@ -300,7 +300,7 @@ def _receipt_lines(raw: bytes) -> list[tuple[int, Any]]:
     """(line number, receipt JSON) for a JSON-lines file, or the one receipt in a
     Beskedfordeler PKO_PostStatus message (issue 12)."""
     if raw.lstrip().startswith(b"<"):
-        from notifier.beskedfordeler import parse_modtag_besked
+        from notifier.records.beskedfordeler import parse_modtag_besked
 
         return [(1, parse_modtag_besked(raw).receipt())]
     try:
@@ -321,7 +321,7 @@ def _receipt_lines(raw: bytes) -> list[tuple[int, Any]]:
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     """Upgrade the data layout in place (stop every other notifier process first)."""
     from notifier.runtime import redis_client
-    from notifier.schema import migrate
+    from notifier.store.schema import migrate
 
     if settings.embedded:
         raise ConfigError("NOTIFIER_REDIS_URL is not set: an embedded store starts empty, "

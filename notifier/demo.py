@@ -17,11 +17,11 @@ import dramatiq
 
 from notifier.clock import SimulatedClock
 from notifier.errors import InputError
-from notifier.events import Event
+from notifier.intake.events import Event
 from notifier.models import Status
+from notifier.planning.simulation import read_events
 from notifier.runtime import Runtime, build_runtime
 from notifier.settings import Settings
-from notifier.simulation import read_events
 
 IDLE_TIMEOUT_SECONDS = 30.0
 _NOT_SENT = {Status.SUPPRESSED: "undertrykt (standby)",

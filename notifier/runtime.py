@@ -10,11 +10,7 @@ import dramatiq
 import fakeredis
 import redis
 
-from notifier.actors import declare_actors
-from notifier.broker import build_broker
 from notifier.calendar import ClosedDays, DanishCalendar
-from notifier.callbacks import CallbackOutbox, CallbackSender
-from notifier.catalog import load_catalog
 from notifier.channels.base import Channel
 from notifier.channels.digital_post import DigitalPost, FileTransport, MemoTransport
 from notifier.channels.gateway import GatewayTransport, KombiChoice, Sf1601Gateway
@@ -22,18 +18,22 @@ from notifier.channels.mail import Mail, MailFolder, MailTransport
 from notifier.channels.print import GatewayPrint, Print, PrintJobFolder, PrintTransport
 from notifier.channels.smtp import SmtpTransport
 from notifier.clock import Clock, SystemClock
-from notifier.delivery import Deliverer
-from notifier.dispatcher import Dispatcher
+from notifier.delivery.deliverer import Deliverer
+from notifier.delivery.pdf import PdfRenderer
+from notifier.delivery.render import Renderer
+from notifier.dispatch.actors import declare_actors
+from notifier.dispatch.broker import build_broker
+from notifier.dispatch.dispatcher import Dispatcher
 from notifier.errors import ConfigError
 from notifier.models import ChannelName
-from notifier.pdf import PdfRenderer
-from notifier.planner import Planner
-from notifier.render import Renderer
-from notifier.replication import Durability, sentinel_client
-from notifier.rules import load_rules
+from notifier.planning.catalog import load_catalog
+from notifier.planning.planner import Planner
+from notifier.planning.rules import load_rules
+from notifier.planning.versions import stamp
+from notifier.records.callbacks import CallbackOutbox, CallbackSender
 from notifier.settings import Settings
 from notifier.store import Store
-from notifier.versions import stamp
+from notifier.store.replication import Durability, sentinel_client
 
 
 def load_calendar(settings: Settings) -> DanishCalendar:

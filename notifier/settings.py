@@ -245,7 +245,7 @@ class Settings(BaseSettings):
         default=60, ge=0, description="The same read by the same person within this many "
                                       "seconds is one entry (0: every request)")
 
-    # --- issue 14a: retention and archive (notifier/retention.py, docs/retention.md) ----
+    # --- issue 14a: retention and archive (notifier/records/retention.py, docs/retention.md) ----
     retention_enabled: bool = Field(
         default=False, description="The scheduler archives and purges closed cases daily "
                                    "(needs NOTIFIER_ARCHIVE_DIR)")
@@ -306,7 +306,7 @@ class Settings(BaseSettings):
     @classmethod
     def _sentinel_list(cls, value: str | None) -> str | None:
         if value is not None:
-            from notifier.replication import parse_sentinels
+            from notifier.store.replication import parse_sentinels
 
             parse_sentinels(value)  # ValueError names the bad entry
         return value

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from notifier.clock import SimulatedClock
-from notifier.events import Event, parse_event
+from notifier.intake.events import Event, parse_event
 from notifier.settings import Settings, load_settings
 from tests.support.log_leak import pytest_runtest_makereport  # noqa: F401  (fails CPR in logs)
 

@@ -10,12 +10,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from notifier.access_log import access_log, export
 from notifier.api.access import Operator, RuntimeDep, operator_token
 from notifier.api.auth import NAME
 from notifier.api.cases import check_case_id
 from notifier.api.reads import Reader, reader
 from notifier.errors import InputError
+from notifier.records.access_log import access_log, export
 
 router = APIRouter(prefix="/access-log", tags=["operations"])
 Format = Annotated[Literal["json", "csv"], Query(alias="format")]

@@ -26,15 +26,14 @@ from pydantic import (
 
 from notifier.api.cases import check_case_id, find_case
 from notifier.api.letters import letter_view
-from notifier.bounds import horizon_errors
 from notifier.calendar import Roll
-from notifier.catalog import LetterKind
-from notifier.context import jobcenter_context, letter_context
+from notifier.delivery.context import jobcenter_context, letter_context
+from notifier.delivery.render import Rendered, missing_values
 from notifier.errors import ConflictError, FieldError, InputError, RenderError
-from notifier.events import CASE_ID, AwareDateTime, Id, IsoDate
 from notifier.identifiers import letter_id as derive_letter_id
-from notifier.models import CaseState, Letter, Recipient, Status
-from notifier.plaintext import (
+from notifier.intake.bounds import horizon_errors
+from notifier.intake.events import CASE_ID, AwareDateTime, Id, IsoDate
+from notifier.intake.plaintext import (
     NO_CPR,
     not_blank,
     one_line,
@@ -42,9 +41,10 @@ from notifier.plaintext import (
     text_problem,
     unix_newlines,
 )
-from notifier.planner import MissingReference
-from notifier.render import Rendered, missing_values
-from notifier.rules import SCOPES
+from notifier.models import CaseState, Letter, Recipient, Status
+from notifier.planning.catalog import LetterKind
+from notifier.planning.planner import MissingReference
+from notifier.planning.rules import SCOPES
 from notifier.runtime import Runtime
 
 ADHOC = "adhoc"

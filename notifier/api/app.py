@@ -25,7 +25,7 @@ from notifier.api.rendering import BoundedPdf
 from notifier.api.routes import router
 from notifier.api.security import LoginGuard, Sessions, Tokens
 from notifier.errors import ConflictError, FieldError, InputError
-from notifier.events import field_errors
+from notifier.intake.events import field_errors
 from notifier.logging import get_logger
 from notifier.runtime import Runtime
 

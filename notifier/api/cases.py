@@ -11,8 +11,8 @@ from typing import Any
 from notifier.api.errors import NotFoundError
 from notifier.api.letters import letter_view
 from notifier.errors import InputError
-from notifier.events import CASE_ID
 from notifier.identifiers import looks_like_cpr
+from notifier.intake.events import CASE_ID
 from notifier.models import CaseState, Status
 from notifier.runtime import Runtime
 

@@ -72,7 +72,7 @@ def add_commands(sub: Any) -> None:
 def stored_runtime(settings: Settings) -> Runtime:
     """The runtime on the configured Redis: these commands act on real, shared state."""
     from notifier.runtime import build_runtime
-    from notifier.schema import check_at_start
+    from notifier.store.schema import check_at_start
 
     if settings.embedded:
         raise ConfigError("NOTIFIER_REDIS_URL is not set: this command acts on the shared "
@@ -140,7 +140,7 @@ def _post_events(url: str, token_file: Path | None, items: list[Any]) -> int:
 
 def cmd_send(settings: Settings, args: argparse.Namespace) -> int:
     from notifier.api.adhoc import LetterRequest, create_letter
-    from notifier.events import validate_model
+    from notifier.intake.events import validate_model
 
     data = _request_data(args.data)
     request = validate_model(LetterRequest, {**data, "kind": args.kind})
@@ -188,8 +188,8 @@ def cmd_release(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_case(settings: Settings, args: argparse.Namespace) -> int:
-    from notifier.access_log import cli_read
     from notifier.api.cases import case_view
+    from notifier.records.access_log import cli_read
 
     runtime = stored_runtime(settings)
     view = case_view(runtime, args.case_id)

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from notifier.bounds import horizon_errors
 from notifier.errors import ConflictError, FieldError, InputError
-from notifier.events import Event, parse_event
+from notifier.intake.bounds import horizon_errors
+from notifier.intake.events import Event, parse_event
+from notifier.intake.plaintext import domain_problem
 from notifier.models import CaseState
-from notifier.plaintext import domain_problem
-from notifier.planner import Planner
-from notifier.reducer import reduce
+from notifier.planning.planner import Planner
+from notifier.planning.reducer import reduce
 from notifier.store import Applied, BatchRefused, Store
 
 MAX_EVENTS = 1000  # per request; the body size limit bounds it too
@@ -101,7 +101,7 @@ def ingest(store: Store, planner: Planner, events: Sequence[Event], now: datetim
 
 def _refuse_purged(store: Store, events: Sequence[Event], locate: Locate) -> None:
     """Issue 14a: a case archived and purged takes no events (it would come back empty)."""
-    from notifier.retention_store import purged_conflicts
+    from notifier.records.retention_store import purged_conflicts
 
     purged = purged_conflicts(store.redis, sorted({e.case_id for e in events}))
     errors = [FieldError(locate(i) + "case_id", f"the case was archived and purged on "

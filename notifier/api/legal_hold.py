@@ -18,11 +18,11 @@ from notifier.api.access import RuntimeDep, require
 from notifier.api.auth import Principal, Role
 from notifier.api.cases import check_case_id
 from notifier.api.errors import NotFoundError
-from notifier.archive import Archive
 from notifier.errors import ConflictError, FieldError, InputError
+from notifier.intake.plaintext import control_problem
 from notifier.logging import redact_text
-from notifier.plaintext import control_problem
-from notifier.retention_store import hold_of, purged_record, release_hold, set_hold
+from notifier.records.archive import Archive
+from notifier.records.retention_store import hold_of, purged_record, release_hold, set_hold
 from notifier.runtime import Runtime
 
 router = APIRouter()

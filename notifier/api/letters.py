@@ -13,13 +13,13 @@ from typing import Any
 
 from notifier.api.errors import NotFoundError
 from notifier.calendar import DanishCalendar
-from notifier.catalog import Catalog
+from notifier.delivery.pdf import PdfRenderer, sha256
+from notifier.delivery.render import Rendered
 from notifier.errors import ConflictError, InputError
+from notifier.intake.plaintext import control_problem
 from notifier.logging import redact_text
 from notifier.models import Letter, Status
-from notifier.pdf import PdfRenderer, sha256
-from notifier.plaintext import control_problem
-from notifier.render import Rendered
+from notifier.planning.catalog import Catalog
 from notifier.store import Store
 
 LETTER_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")

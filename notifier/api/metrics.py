@@ -70,7 +70,7 @@ class StoreCollector:
             values["notifier_dispatcher_heartbeat_age_seconds"] = (
                 "Seconds since a dispatcher last ticked", age)
         if self.store.callbacks:  # issue 13
-            from notifier.callbacks import CallbackOutbox
+            from notifier.records.callbacks import CallbackOutbox
 
             counts = CallbackOutbox(self.store).counts()
             values["notifier_callbacks_pending"] = (
@@ -100,7 +100,7 @@ def _counters(stats: dict[str, float]) -> Iterator[Metric]:
 
 def _retention(stats: dict[str, float]) -> Iterator[Metric]:
     """Issue 14a: closed cases archived (a folder written) and purged from Redis."""
-    from notifier.retention_store import ARCHIVED_STAT, PURGED_STAT
+    from notifier.records.retention_store import ARCHIVED_STAT, PURGED_STAT
 
     yield CounterMetricFamily("notifier_retention_cases_archived",
                               "Closed cases whose archive folder was written",

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from notifier.api.access import RuntimeDep, require
 from notifier.api.auth import Principal, Role
 from notifier.api.letters import find_letter
-from notifier.operations import (
+from notifier.operations.survey import (
     dead_callback_ids,
     operations_view,
     replay_callbacks,

@@ -8,8 +8,8 @@ from datetime import datetime
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from notifier.operations.sweeper import REPAIRS, last_report
 from notifier.store import Store
-from notifier.sweeper import REPAIRS, last_report
 
 
 def ops_metrics(store: Store, now: datetime, certificate_seconds: float | None

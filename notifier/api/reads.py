@@ -18,13 +18,13 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Query, Request
 
-from notifier.access_log import AccessLog, Via, access_log, check_purpose
 from notifier.api.access import caseworker_token, get_runtime
 from notifier.api.auth import Principal
 from notifier.api.cases import find_case
 from notifier.api.errors import NotFoundError
 from notifier.api.letters import find_letter
 from notifier.models import Status
+from notifier.records.access_log import AccessLog, Via, access_log, check_purpose
 
 LOGGED = "access_logged"  # attribute naming what a dependency logs (for the coverage test)
 Who = Callable[..., Principal]

@@ -18,9 +18,9 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from fastapi import HTTPException
 
 from notifier.api.letters import document_pdf
+from notifier.delivery.pdf import PdfRenderer, sha256
+from notifier.delivery.render import Rendered
 from notifier.logging import get_logger
-from notifier.pdf import PdfRenderer, sha256
-from notifier.render import Rendered
 
 log = get_logger("notifier.api")
 POOL = 2

@@ -16,11 +16,11 @@ from notifier.api.letters import cancel_letter, find_letter, letter_view
 from notifier.api.letters import sent_document as stored_document
 from notifier.api.metrics import CONTENT_TYPE, health, render_metrics
 from notifier.api.reads import Reader, case_read, letter_read, reader
-from notifier.certificate import certificate_expiry
 from notifier.channels.gateway import certificate_days_left
-from notifier.events import DATA_MODELS
-from notifier.pdf import MEDIA_TYPE as PDF
-from notifier.receipts import accept_receipt
+from notifier.delivery.pdf import MEDIA_TYPE as PDF
+from notifier.intake.events import DATA_MODELS
+from notifier.operations.certificate import certificate_expiry
+from notifier.records.receipts import accept_receipt
 
 router = APIRouter()
 PROBLEM = {"description": "Problem: `detail` and field-level `errors`"}

@@ -23,7 +23,6 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 
-from notifier.access_log import Via
 from notifier.api import adhoc
 from notifier.api.access import PdfDep, RuntimeDep, authenticate, client_of
 from notifier.api.auth import Principal, Role
@@ -34,12 +33,13 @@ from notifier.api.letters import sent_document as stored_document
 from notifier.api.reads import case_read, letter_read
 from notifier.api.security import Sessions
 from notifier.api.uitext import LABELS, NOTICES, danish_errors, kind_choices
-from notifier.bounds import date_problem
+from notifier.delivery.pdf import MEDIA_TYPE as PDF
 from notifier.errors import ConflictError, FieldError, InputError
-from notifier.events import validate_model
 from notifier.identifiers import looks_like_cpr
+from notifier.intake.bounds import date_problem
+from notifier.intake.events import validate_model
 from notifier.logging import get_logger
-from notifier.pdf import MEDIA_TYPE as PDF
+from notifier.records.access_log import Via
 from notifier.runtime import Runtime
 
 log = get_logger("notifier.api")

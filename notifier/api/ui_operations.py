@@ -18,7 +18,7 @@ from notifier.api.access import RuntimeDep
 from notifier.api.auth import Principal, Role
 from notifier.api.letters import find_letter, letter_view
 from notifier.api.ui import COOKIE, OPERATIONS, Posted, page, sessions
-from notifier.operations import (
+from notifier.operations.survey import (
     dead_callback_ids,
     operations_view,
     replay_callbacks,

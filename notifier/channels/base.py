@@ -9,9 +9,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from notifier.catalog import LetterKind
+from notifier.delivery.render import Rendered
 from notifier.models import ChannelName, Letter, Receipt
-from notifier.render import Rendered
+from notifier.planning.catalog import LetterKind
 
 
 @dataclass(frozen=True)

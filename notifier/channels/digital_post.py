@@ -11,11 +11,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from notifier.catalog import LetterKind
 from notifier.channels.base import Outgoing, write_atomically
-from notifier.errors import PermanentError
-from notifier.identifiers import letter_id
-from notifier.memo import (
+from notifier.delivery.memo import (
     MemoAction,
     MemoDocument,
     MemoMessage,
@@ -23,8 +20,11 @@ from notifier.memo import (
     MemoReservation,
     build_memo,
 )
+from notifier.delivery.render import Rendered
+from notifier.errors import PermanentError
+from notifier.identifiers import letter_id
 from notifier.models import ChannelName, Receipt, Recipient
-from notifier.render import Rendered
+from notifier.planning.catalog import LetterKind
 from notifier.settings import Settings
 
 

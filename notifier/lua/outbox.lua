@@ -1,5 +1,5 @@
 -- Issue 13: the callback outbox. Prepended to the scripts that change a letter's status
--- (store.py composes them), so a status change and its callback are one atomic step.
+-- (store/keys.py composes them), so a status change and its callback are one atomic step.
 -- Writes one outbound item: the letter's callback counter (its per-letter sequence), a
 -- hash per item and the item in the outbox zset, due at once. A caseworker's alert is
 -- internal mail, not a document sent to a party: it gets no callback. Returns the item

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from notifier.broker import enqueue_all
-from notifier.callbacks import CallbackOutbox
 from notifier.clock import SystemClock
-from notifier.dispatcher import callback_message, letter_message
+from notifier.dispatch.broker import enqueue_all
+from notifier.dispatch.dispatcher import callback_message, letter_message
 from notifier.models import Recipient, Status
-from notifier.receipts import accept_receipt
+from notifier.records.callbacks import CallbackOutbox
+from notifier.records.receipts import accept_receipt
 from notifier.runtime import Runtime, build_runtime
 from notifier.settings import load_settings
 from tests.conftest import event, opening_event

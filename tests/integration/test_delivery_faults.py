@@ -12,10 +12,10 @@ from pathlib import Path
 import dramatiq
 import pytest
 
-from notifier.beskedfordeler import accept_post_status
 from notifier.clock import SimulatedClock, SystemClock
 from notifier.identifiers import looks_like_cpr
 from notifier.models import Letter, Status
+from notifier.records.beskedfordeler import accept_post_status
 from notifier.runtime import Runtime, build_runtime
 from notifier.settings import Settings, load_settings
 from tests.conftest import local, opening_event

@@ -18,10 +18,10 @@ import redis
 import trustme
 from pypdf import PdfReader
 
-from notifier.beskedfordeler import serve_beskedfordeler
 from notifier.identifiers import looks_like_cpr
 from notifier.models import ChannelName, Letter, Recipient, Status
-from notifier.rules import load_rules
+from notifier.planning.rules import load_rules
+from notifier.records.beskedfordeler import serve_beskedfordeler
 from notifier.runtime import Runtime, build_runtime
 from notifier.settings import PACKAGE_DIR, load_settings
 from tests.integration.conftest import NOTIFIER, notifier_env

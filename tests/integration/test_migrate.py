@@ -11,8 +11,8 @@ import redis
 
 from notifier.clock import SimulatedClock
 from notifier.runtime import build_runtime
-from notifier.schema import CURRENT, SCHEMA_KEY
 from notifier.settings import load_settings
+from notifier.store.schema import CURRENT, SCHEMA_KEY
 from tests.conftest import local, opening_event
 from tests.integration.conftest import NOTIFIER, notifier_env, start_notifier
 from tests.support import processes

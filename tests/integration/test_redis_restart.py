@@ -24,7 +24,7 @@ import pytest
 import redis
 
 from notifier.clock import SystemClock
-from notifier.events import Event
+from notifier.intake.events import Event
 from tests.integration.conftest import RedisServer, require_redis_server
 from tests.support.chaos import PAST, Ledger, Rig, cpr_lines, opening, wait_for
 

@@ -18,7 +18,7 @@ import redis
 from notifier.cli import main
 from notifier.clock import SystemClock
 from notifier.models import ChannelName, Status
-from notifier.receipts import accept_receipt
+from notifier.records.receipts import accept_receipt
 from notifier.runtime import build_runtime, load_calendar
 from notifier.settings import load_settings
 from tests.conftest import BASE_OPEN, event, opening_event

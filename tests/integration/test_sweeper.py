@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from notifier.callbacks import CallbackOutbox
 from notifier.clock import SystemClock
 from notifier.models import Recipient, Status, epoch_text
+from notifier.records.callbacks import CallbackOutbox
 from notifier.runtime import build_runtime
 from notifier.settings import load_settings
 from notifier.store import CALLBACKS_DUE, DUE, INFLIGHT, LETTER

@@ -27,12 +27,12 @@ from pathlib import Path
 
 import trustme
 
-from notifier.beskedfordeler import accept_post_status
 from notifier.clock import SimulatedClock, SystemClock
-from notifier.events import Event
 from notifier.identifiers import letter_id, looks_like_cpr
+from notifier.intake.events import Event
 from notifier.logging import redact_text
 from notifier.models import ChannelName, Letter, Recipient, Status
+from notifier.records.beskedfordeler import accept_post_status
 from notifier.runtime import Runtime, build_runtime
 from notifier.settings import load_settings
 from notifier.store import LETTER

@@ -14,7 +14,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from notifier.events import DATA_MODELS
+from notifier.intake.events import DATA_MODELS
 from tests.conftest import BASE_OPEN
 
 DocPath = tuple[str | int, ...]  # a place in a JSON document

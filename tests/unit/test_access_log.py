@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from fastapi.routing import APIRoute
 
-from notifier.access_log import CASE_KEY, USER_KEY, AccessLog, Via
 from notifier.api.auth import hash_token
 from notifier.api.reads import LOGGED
 from notifier.cli import main
 from notifier.clock import SimulatedClock
 from notifier.identifiers import looks_like_cpr
+from notifier.records.access_log import CASE_KEY, USER_KEY, AccessLog, Via
 from tests.unit.test_api_helpers import (
     BASE,
     CASE,
@@ -214,7 +214,7 @@ def test_cli_case_and_access_log_export(api: Api, monkeypatch: pytest.MonkeyPatc
     ``notifier access-log CASE`` exports (CSV, JSON) and is logged; ``--user`` exports a
     user's reads."""
     monkeypatch.setattr("notifier.api.commands.stored_runtime", lambda settings: api.runtime)
-    monkeypatch.setattr("notifier.access_log.cli_user", lambda: "ole")
+    monkeypatch.setattr("notifier.records.access_log.cli_user", lambda: "ole")
     assert main(["case", CASE, "--purpose", "tilsyn"]) == 0
     capsys.readouterr()
     assert main(["access-log", CASE, "--format", "json"]) == 0

@@ -13,18 +13,18 @@ import fakeredis
 import pytest
 
 from notifier.api.letters import cancel_letter
-from notifier.beskedfordeler import (
+from notifier.clock import SimulatedClock
+from notifier.delivery.deliverer import UNTAKE_DELAY
+from notifier.errors import ConflictError, InputError
+from notifier.models import Status
+from notifier.records.beskedfordeler import (
     accept_post_status,
     modtag_besked_output,
     parse_modtag_besked,
 )
-from notifier.clock import SimulatedClock
-from notifier.delivery import UNTAKE_DELAY
-from notifier.errors import ConflictError, InputError
-from notifier.models import Status
-from notifier.replication import Durability, NotReplicated
 from notifier.runtime import Runtime, build_runtime
 from notifier.settings import load_settings
+from notifier.store.replication import Durability, NotReplicated
 from tests.conftest import event, opening_event
 from tests.support.gateway import SHARED, FakeGateway, modtag_besked_input
 from tests.unit.test_pipeline import deliver_due

@@ -16,12 +16,12 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from notifier.api.held import release_letter
-from notifier.callbacks import CallbackOutbox, CallbackSender, verify
 from notifier.clock import SimulatedClock, SystemClock
+from notifier.delivery.pdf import sha256
 from notifier.errors import ConfigError
 from notifier.models import Recipient, Status
-from notifier.pdf import sha256
-from notifier.receipts import accept_receipt
+from notifier.records.callbacks import CallbackOutbox, CallbackSender, verify
+from notifier.records.receipts import accept_receipt
 from notifier.runtime import Runtime, build_runtime
 from notifier.settings import load_settings
 from notifier.store import CALLBACKS_DUE
@@ -298,8 +298,8 @@ def test_cli_status_replay_and_metrics(runtime: Runtime, clock: SimulatedClock,
     """`notifier callbacks status` counts pending and dead items, `replay --case` makes a
     dead one pending again (and `--letter` of an unknown letter replays nothing), and
     /metrics shows both gauges."""
-    from notifier import callbacks_cli
     from notifier.api.metrics import render_metrics
+    from notifier.records import callbacks_cli
 
     runtime.store.apply_event(opening_event(), runtime.planner, clock.now())
     letters = list(runtime.store.case_letters("SDP-2026-0042").values())

@@ -28,9 +28,9 @@ import pytest
 
 from notifier.channels.base import Outgoing
 from notifier.clock import SimulatedClock
-from notifier.events import Event
+from notifier.intake.events import Event
 from notifier.models import CaseState, ChannelName, Letter, Receipt, Status
-from notifier.planner import Plan, Planner
+from notifier.planning.planner import Plan, Planner
 from notifier.runtime import Runtime, build_runtime
 from notifier.settings import Settings
 from notifier.store import Applied

@@ -19,11 +19,11 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from cryptography.x509.oid import NameOID
 
-from notifier.certificate import certificate_expiry, check_certificate
 from notifier.channels.gateway import Sf1601Gateway
 from notifier.cli import EXIT_CONFIG, main
 from notifier.clock import SimulatedClock
 from notifier.errors import ConfigError
+from notifier.operations.certificate import certificate_expiry, check_certificate
 from notifier.settings import load_settings
 from tests.conftest import local
 from tests.support.gateway import FakeGateway

@@ -15,9 +15,9 @@ from notifier.channels.base import Outgoing
 from notifier.channels.gateway import GatewayTransport, KombiChoice, Sf1601Gateway
 from notifier.channels.print import GatewayPrint, Print
 from notifier.clock import SimulatedClock
+from notifier.delivery.render import Rendered
 from notifier.errors import PermanentError, TransientError
 from notifier.models import ChannelName, Status
-from notifier.render import Rendered
 from notifier.runtime import build_channels, build_runtime
 from notifier.settings import Settings, load_settings
 from tests.conftest import opening_event

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from notifier.catalog import load_catalog
 from notifier.cli import main
+from notifier.planning.catalog import load_catalog
 from notifier.settings import PACKAGE_DIR
 from tests.support.schemas import memo_schema
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from notifier.channels.base import Outgoing
 from notifier.clock import SimulatedClock
-from notifier.dispatcher import Dispatcher
+from notifier.dispatch.dispatcher import Dispatcher
 from notifier.identifiers import letter_id
 from notifier.models import ChannelName, Letter, Receipt, Recipient, Status
 from notifier.runtime import Runtime, build_runtime

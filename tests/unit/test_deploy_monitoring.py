@@ -18,9 +18,9 @@ import yaml
 from notifier.api.metrics import render_metrics
 from notifier.clock import SimulatedClock
 from notifier.models import Recipient, Status
+from notifier.operations.sweeper import Sweeper
 from notifier.runtime import build_runtime
 from notifier.settings import load_settings
-from notifier.sweeper import Sweeper
 from tests.conftest import opening_event
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"

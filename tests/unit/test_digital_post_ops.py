@@ -14,9 +14,9 @@ import httpx
 import pytest
 import trustme
 
-from notifier.beskedfordeler import serve_beskedfordeler
 from notifier.cli import main
 from notifier.clock import SimulatedClock
+from notifier.records.beskedfordeler import serve_beskedfordeler
 from notifier.runtime import Runtime, build_runtime
 from notifier.settings import load_settings
 from tests.conftest import CITIZEN_CPR, opening_event

@@ -10,9 +10,9 @@ import fakeredis
 import redis
 
 from notifier import names
-from notifier.broker import build_broker, enqueue_all
 from notifier.clock import SimulatedClock
-from notifier.dispatcher import letter_message
+from notifier.dispatch.broker import build_broker, enqueue_all
+from notifier.dispatch.dispatcher import letter_message
 from notifier.models import Status
 from notifier.runtime import build_runtime
 from notifier.settings import Settings, load_settings

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from notifier.errors import InputError
-from notifier.events import (
+from notifier.intake.events import (
     DecisionMade,
     MeetingBooked,
     SickLeaveReported,

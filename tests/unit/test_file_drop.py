@@ -12,10 +12,10 @@ from pathlib import Path
 import fakeredis
 import pytest
 
-from notifier.callbacks import CallbackOutbox
 from notifier.clock import SimulatedClock
+from notifier.delivery.pdf import sha256
 from notifier.models import Recipient, Status
-from notifier.pdf import sha256
+from notifier.records.callbacks import CallbackOutbox
 from notifier.runtime import Runtime, build_runtime
 from notifier.settings import load_settings
 from tests.conftest import CITIZEN_CPR, opening_event

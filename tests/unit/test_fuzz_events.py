@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from notifier.errors import InputError
-from notifier.events import Event, parse_event, parse_event_json
 from notifier.identifiers import looks_like_cpr
+from notifier.intake.events import Event, parse_event, parse_event_json
 from notifier.models import Status
-from notifier.planner import Planner
+from notifier.planning.planner import Planner
 from notifier.runtime import build_planner
 from notifier.settings import load_settings
 from notifier.store import DUE, LETTER, Store

@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 
 from notifier.calendar import DanishCalendar
 from notifier.errors import ConfigError, NotifierError
-from notifier.planner import Planner
-from notifier.rules import RuleSet, load_rules
+from notifier.planning.planner import Planner
+from notifier.planning.rules import RuleSet, load_rules
+from notifier.planning.simulation import Simulation, read_events
 from notifier.settings import PACKAGE_DIR
-from notifier.simulation import Simulation, read_events
 from tests.support.fuzz import HOSTILE_TEXT, damaged
 
 SHIPPED = PACKAGE_DIR / "schedules"

@@ -24,10 +24,10 @@ from hypothesis import strategies as st
 
 from notifier.channels.base import Outgoing
 from notifier.clock import SimulatedClock
-from notifier.events import parse_event
+from notifier.delivery.render import html_to_text
+from notifier.intake.events import parse_event
+from notifier.intake.plaintext import script_problem, text_problem
 from notifier.models import ChannelName, Receipt
-from notifier.plaintext import script_problem, text_problem
-from notifier.render import html_to_text
 from notifier.runtime import build_runtime
 from notifier.settings import load_settings
 from tests.support.env import without_notifier_env

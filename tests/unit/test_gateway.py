@@ -29,8 +29,8 @@ from notifier.channels.gateway import (
 )
 from notifier.channels.postforespoerg import PostForespoerg
 from notifier.clock import SimulatedClock
+from notifier.delivery.memo import MemoDocument, MemoMessage, MemoParty, build_memo
 from notifier.errors import ConfigError, PermanentError, TransientError, UncertainError
-from notifier.memo import MemoDocument, MemoMessage, MemoParty, build_memo
 from notifier.settings import load_settings
 from tests.conftest import local
 from tests.support.gateway import STS_PATH, FakeGateway

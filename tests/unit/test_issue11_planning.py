@@ -12,7 +12,7 @@ from datetime import date
 from typing import Any
 
 from notifier.models import ChannelName, Letter, Status
-from notifier.simulation import NumberedEvent, Simulation
+from notifier.planning.simulation import NumberedEvent, Simulation
 from tests.unit.test_planner import CASE, PLANNER, at, booked, ev, of_kind, one, opened, simulate
 
 
@@ -329,8 +329,8 @@ def test_stop_pauses_citizen_notices_until_cooperation_resumes() -> None:
 
 
 def _render(kind: str, **letter: Any) -> str:
-    from notifier.context import jobcenter_context
-    from notifier.preview import renderer_for
+    from notifier.delivery.context import jobcenter_context
+    from notifier.delivery.preview import renderer_for
     from notifier.settings import load_settings
 
     settings = load_settings()
@@ -388,8 +388,8 @@ def test_decision_separates_facts_from_what_was_weighed(clean_env: None) -> None
     """Given a decision event with facts (forvaltningsloven § 24),
     Then the letter shows "Oplysninger i sagen" and then "Det har vi lagt vægt på"; without
     facts it keeps the single "Begrundelse" section."""
-    from notifier.context import jobcenter_context
-    from notifier.preview import renderer_for
+    from notifier.delivery.context import jobcenter_context
+    from notifier.delivery.preview import renderer_for
     from notifier.settings import load_settings
 
     settings = load_settings()

@@ -18,13 +18,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from notifier.calendar import DanishCalendar
-from notifier.catalog import load_catalog
-from notifier.context import jobcenter_context
+from notifier.delivery.context import jobcenter_context
+from notifier.delivery.render import Rendered, Renderer
 from notifier.errors import RenderError
 from notifier.identifiers import looks_like_cpr
 from notifier.models import Recipient
-from notifier.render import Rendered, Renderer
-from notifier.rules import load_rules
+from notifier.planning.catalog import load_catalog
+from notifier.planning.rules import load_rules
 from notifier.settings import PACKAGE_DIR, Settings
 
 LETTERS_DIR = PACKAGE_DIR / "letters" / "da"

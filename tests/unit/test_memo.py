@@ -13,11 +13,10 @@ import xmlschema
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from notifier.identifiers import letter_id, looks_like_cpr
-from notifier.memo import (
+from notifier.delivery.memo import (
     NOTIFICATION_MAX as NOTIFICATION_MAXES,
 )
-from notifier.memo import (
+from notifier.delivery.memo import (
     TEXT_MAX,
     MemoAction,
     MemoDocument,
@@ -25,6 +24,7 @@ from notifier.memo import (
     MemoParty,
     build_memo,
 )
+from notifier.identifiers import letter_id, looks_like_cpr
 
 NOTIFICATION_MAX = NOTIFICATION_MAXES["1.1"]
 XSD_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "memo-1.1-xsd"

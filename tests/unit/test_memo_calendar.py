@@ -8,10 +8,10 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from typing import Any
 
-from notifier.catalog import load_catalog
 from notifier.channels.digital_post import MemoContent, memo_message
-from notifier.memo import MemoParty, build_memo
-from notifier.render import Rendered
+from notifier.delivery.memo import MemoParty, build_memo
+from notifier.delivery.render import Rendered
+from notifier.planning.catalog import load_catalog
 from notifier.settings import PACKAGE_DIR, load_settings
 from tests.support.schemas import memo_schema_for
 from tests.unit.test_memo import LETTER_ID, NS

@@ -14,13 +14,13 @@ from fastapi.testclient import TestClient
 
 from notifier.api.app import create_app
 from notifier.api.auth import hash_token
-from notifier.callbacks import CallbackOutbox
 from notifier.clock import SimulatedClock
 from notifier.models import Letter, Recipient, Status
+from notifier.operations.sweeper import Sweeper, last_report
+from notifier.records.callbacks import CallbackOutbox
 from notifier.runtime import Runtime, build_runtime
 from notifier.settings import load_settings
 from notifier.store import CALLBACKS_DUE, DUE, INFLIGHT
-from notifier.sweeper import Sweeper, last_report
 from tests.unit.test_api_helpers import BASE, CASE, CASEWORKER, TOKENS, Api
 
 OPERATOR_TOKEN = "unit-operator-token-abcdefghijklmnopqrstuvw"

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from pypdf import PdfReader
 
-from notifier.pdf import PdfRenderer, sha256
-from notifier.render import Rendered, Renderer
+from notifier.delivery.pdf import PdfRenderer, sha256
+from notifier.delivery.render import Rendered, Renderer
 from tests.unit.test_letters import (
     ALERT_KINDS,
     CATALOG,
@@ -165,8 +165,9 @@ def test_same_html_gives_the_same_pdf_in_another_process(renderer: Renderer,
     import sys
 
     rendered = renderer.render("decision", context("decision"))
-    script = ("import sys; from pathlib import Path; from notifier.pdf import PdfRenderer, "
-              "sha256; from notifier.render import Rendered; "
+    script = ("import sys; from pathlib import Path; "
+              "from notifier.delivery.pdf import PdfRenderer, "
+              "sha256; from notifier.delivery.render import Rendered; "
               "print(sha256(PdfRenderer(Path(sys.argv[1])).render("
               "Rendered('decision', sys.argv[2], sys.stdin.read(), ''))))")
     done = subprocess.run([sys.executable, "-c", script, str(LETTERS_DIR), rendered.title],
@@ -180,7 +181,7 @@ def test_rebuild_finds_a_pdf_weasyprint_made_before_typst(renderer: Renderer,
     """A letter sent before issue 16 kept the SHA-256 of a WeasyPrint PDF: rebuild makes
     that very PDF again; with a hash naming neither renderer's PDF, Typst's comes back (and
     the caller refuses it, as before)."""
-    from notifier.pdf_weasyprint import WeasyPdfRenderer
+    from notifier.delivery.pdf_weasyprint import WeasyPdfRenderer
 
     rendered = renderer.render("hearing", context("hearing"))
     legacy = WeasyPdfRenderer(LETTERS_DIR).render(rendered)

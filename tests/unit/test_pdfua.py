@@ -20,8 +20,8 @@ from pathlib import Path
 import pdfua
 import pytest
 
-from notifier.pdf import PdfRenderer
-from notifier.render import Renderer
+from notifier.delivery.pdf import PdfRenderer
+from notifier.delivery.render import Renderer
 from tests.unit.test_letters import CATALOG, CITIZEN_KINDS, LETTERS_DIR, ZONE, context
 
 KNOWN_SKIPS = {"UA-14-001"}  # raises in pdfua 0.1.3 (array /is_integer); see the docstring

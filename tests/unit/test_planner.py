@@ -22,12 +22,12 @@ import pytest
 
 from notifier.calendar import DanishCalendar
 from notifier.errors import ConflictError
-from notifier.events import Event, parse_event
+from notifier.intake.events import Event, parse_event
 from notifier.models import ChannelName, Letter, Recipient, Status
-from notifier.planner import Planner
-from notifier.rules import load_rules
+from notifier.planning.planner import Planner
+from notifier.planning.rules import load_rules
+from notifier.planning.simulation import NumberedEvent, Simulation
 from notifier.settings import PACKAGE_DIR
-from notifier.simulation import NumberedEvent, Simulation
 
 CPH = ZoneInfo("Europe/Copenhagen")
 PLANNER = Planner(load_rules(PACKAGE_DIR / "schedules"), DanishCalendar(CPH))

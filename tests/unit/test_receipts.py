@@ -14,7 +14,7 @@ from notifier.cli import main
 from notifier.clock import SimulatedClock
 from notifier.errors import ConflictError, InputError
 from notifier.models import Status
-from notifier.receipts import accept_receipt
+from notifier.records.receipts import accept_receipt
 from notifier.runtime import Runtime, build_runtime
 from notifier.settings import Settings
 from tests.conftest import CITIZEN_CPR, opening_event
@@ -112,7 +112,7 @@ def test_cli_receipt_validates_the_whole_file_first(
 def test_alert_is_withdrawn_when_the_letter_went_after_all(runtime: Runtime) -> None:
     """Given an alert stored for a letter that then was sent after all (a crash between
     planning the alert and marking the letter dead), the alert is cancelled, not sent."""
-    from notifier.delivery import failure_alert
+    from notifier.delivery.deliverer import failure_alert
 
     form_id = sent_form(runtime)
     form = runtime.store.letter(form_id)
@@ -129,7 +129,7 @@ def test_alert_waits_while_its_letter_is_still_being_sent(runtime: Runtime) -> N
     and marking the letter dead), the alert waits a lease without using up an attempt."""
     from datetime import timedelta
 
-    from notifier.delivery import failure_alert
+    from notifier.delivery.deliverer import failure_alert
 
     runtime.store.apply_event(opening_event(), runtime.planner, runtime.clock.now())
     now = runtime.clock.now()

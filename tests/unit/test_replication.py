@@ -15,12 +15,12 @@ from redis.sentinel import SentinelConnectionPool
 
 from notifier.api.intake import alone, ingest
 from notifier.clock import SimulatedClock
-from notifier.delivery import UNTAKE_DELAY
+from notifier.delivery.deliverer import UNTAKE_DELAY
 from notifier.errors import ConfigError
 from notifier.models import Status
-from notifier.replication import Durability, NotReplicated, parse_sentinels
 from notifier.runtime import Runtime, build_runtime, redis_client
 from notifier.settings import Settings, load_settings
+from notifier.store.replication import Durability, NotReplicated, parse_sentinels
 from tests.conftest import opening_event
 
 SENTINELS = "10.0.0.1:26379,sentinel-b:26380"

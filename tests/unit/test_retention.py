@@ -13,19 +13,19 @@ from typing import Any
 import fakeredis
 import pytest
 
-from notifier.archive import Archive, ArchiveError
 from notifier.clock import SimulatedClock
+from notifier.delivery.pending_document import keep_pending
 from notifier.errors import ConfigError, ConflictError
 from notifier.models import Status
-from notifier.pending_document import keep_pending
-from notifier.retention import (
+from notifier.records.archive import Archive, ArchiveError
+from notifier.records.retention import (
     RETENTION_JOB_ID,
     Retention,
     build_retention,
     daily_run,
     schedule_daily,
 )
-from notifier.retention_store import ACCESS_CASE, read_case, release_hold, set_hold
+from notifier.records.retention_store import ACCESS_CASE, read_case, release_hold, set_hold
 from notifier.runtime import Runtime, build_runtime
 from notifier.settings import load_settings
 from notifier.store import CALLBACKS_DUE, BatchRefused

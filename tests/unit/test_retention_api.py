@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from notifier.api.app import create_app
 from notifier.api.auth import hash_token
 from notifier.clock import SimulatedClock
-from notifier.retention import build_retention
+from notifier.records.retention import build_retention
 from notifier.runtime import build_runtime
 from notifier.settings import load_settings
 from tests.conftest import BASE_OPEN, local

@@ -16,12 +16,12 @@ import pytest
 
 from notifier.calendar import DanishCalendar, Offset, Roll, Unit
 from notifier.errors import ConfigError
-from notifier.events import parse_event
+from notifier.intake.events import parse_event
 from notifier.models import Recipient, Status
-from notifier.planner import Planner
-from notifier.rules import RuleSet, load_rules
+from notifier.planning.planner import Planner
+from notifier.planning.rules import RuleSet, load_rules
+from notifier.planning.simulation import NumberedEvent, Simulation
 from notifier.settings import PACKAGE_DIR
-from notifier.simulation import NumberedEvent, Simulation
 
 CPH = ZoneInfo("Europe/Copenhagen")
 SHIPPED = PACKAGE_DIR / "schedules"

@@ -20,7 +20,7 @@ import pytest
 from notifier.cli import main
 from notifier.clock import SimulatedClock
 from notifier.models import Letter, Status
-from notifier.rules import load_rules
+from notifier.planning.rules import load_rules
 from notifier.runtime import Runtime, build_planner, build_runtime
 from notifier.settings import PACKAGE_DIR, load_settings
 from notifier.store import DUE
@@ -130,8 +130,8 @@ def test_the_rules_hash_follows_every_rule_file_and_the_catalog(tmp_path: Path,
 def test_a_template_version_changes_with_its_templates_only(tmp_path: Path) -> None:
     """The hash covers the kind's template and what it extends (base.html), not the
     templates of other kinds."""
-    from notifier.catalog import load_catalog
-    from notifier.render import Renderer
+    from notifier.delivery.render import Renderer
+    from notifier.planning.catalog import load_catalog
     from tests.conftest import CPH
 
     letters = tmp_path / "letters"

@@ -9,7 +9,8 @@ import redis
 
 from notifier.clock import SimulatedClock
 from notifier.runtime import Runtime, build_runtime
-from notifier.schema import (
+from notifier.settings import Settings
+from notifier.store.schema import (
     CURRENT,
     SCHEMA_KEY,
     SchemaError,
@@ -18,7 +19,6 @@ from notifier.schema import (
     found_version,
     migrate,
 )
-from notifier.settings import Settings
 from tests.conftest import opening_event
 
 

@@ -15,8 +15,8 @@ import redis
 
 from notifier.api import intake
 from notifier.clock import SimulatedClock
-from notifier.events import Event
-from notifier.planner import Planner
+from notifier.intake.events import Event
+from notifier.planning.planner import Planner
 from notifier.store import Store
 from tests.conftest import BASE_OPEN
 from tests.unit.test_api_events import form_returned, snapshot

@@ -13,10 +13,10 @@ import pytest
 
 from notifier.api.rendering import BoundedPdf
 from notifier.clock import SimulatedClock
+from notifier.delivery.pdf import QUIET_LOGGERS, PdfRenderer
+from notifier.delivery.pdf_weasyprint import WeasyPdfRenderer
+from notifier.delivery.render import Rendered
 from notifier.errors import RenderError
-from notifier.pdf import QUIET_LOGGERS, PdfRenderer
-from notifier.pdf_weasyprint import WeasyPdfRenderer
-from notifier.render import Rendered
 from notifier.settings import PACKAGE_DIR
 from tests.unit.test_api_helpers import CASEWORKER, Api, make_api
 from tests.unit.test_pipeline import deliver_due

@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 
 from notifier.clock import SimulatedClock
 from notifier.errors import InputError
-from notifier.events import parse_event
 from notifier.identifiers import looks_like_cpr
+from notifier.intake.events import parse_event
+from notifier.intake.plaintext import control_problem
 from notifier.logging import MASK, redact_text
-from notifier.plaintext import control_problem
 from tests.conftest import BASE_OPEN
 from tests.unit.test_api_events import snapshot
 from tests.unit.test_api_helpers import CASEWORKER, SYSTEM, Api, make_api
@@ -203,7 +203,7 @@ def test_control_characters_are_refused_at_intake(api: Api, field: tuple[str, ..
 
 def test_intake_rule_is_the_memo_rule() -> None:
     """Whatever multi-line intake text passes, the MeMo builder accepts (same function)."""
-    from notifier import memo
+    from notifier.delivery import memo
 
     assert memo.control_problem is control_problem
     assert control_problem("a\rb") and control_problem("a\x85b") and not control_problem("a\nb")

@@ -11,7 +11,7 @@ from pathlib import Path
 import fakeredis
 
 from notifier.clock import SimulatedClock
-from notifier.pdf import sha256
+from notifier.delivery.pdf import sha256
 from notifier.settings import PACKAGE_DIR
 from tests.unit.test_api_helpers import CASEWORKER, make_api
 

@@ -12,11 +12,11 @@ import fakeredis
 import httpx
 import pytest
 
-from notifier.beskedfordeler import accept_post_status
-from notifier.callbacks import CallbackOutbox, CallbackSender
 from notifier.clock import SimulatedClock
+from notifier.delivery.pdf import sha256
 from notifier.models import Status
-from notifier.pdf import sha256
+from notifier.records.beskedfordeler import accept_post_status
+from notifier.records.callbacks import CallbackOutbox, CallbackSender
 from notifier.runtime import Runtime, build_runtime
 from notifier.settings import load_settings
 from tests.conftest import opening_event

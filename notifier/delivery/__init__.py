@@ -1,0 +1,1 @@
+"""Delivery: one letter rendered (HTML, PDF, MeMo) and handed to its channel."""

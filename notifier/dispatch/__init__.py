@@ -1,0 +1,1 @@
+"""Dispatch: due letters claimed and handed to the Dramatiq queue."""

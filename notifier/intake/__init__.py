@@ -1,0 +1,1 @@
+"""Intake: events and other input, checked before anything is stored."""

@@ -1,0 +1,2 @@
+"""Operations: what an operator watches and repairs (survey, sweeper,
+certificate expiry)."""
