@@ -41,6 +41,9 @@ from notifier.store import Store
 
 log = get_logger(__name__)
 CPR_MASK = "(udeladt)"
+# A run stops after this many batches' worth of cases tried, purged or not: failures are
+# retried next run, and a run stays bounded however many fail.
+MAX_TRIED = 5
 LOCK = "notifier:retention:lock"
 LOCK_SECONDS = 6 * 3600  # a run that died lets the next one in after this
 
@@ -185,8 +188,10 @@ class Retention:
         try:
             self.archive.clean_tmp()
             now = self.clock.now()
-            for done, snapshot in enumerate(self._walk(report, now)):
-                if done >= self.batch:
+            # A case that fails stays and is tried again next run; it must not use up the
+            # batch, or failing cases at the front of the walk would stop every later one.
+            for tried, snapshot in enumerate(self._walk(report, now)):
+                if len(report.purged) >= self.batch or tried >= MAX_TRIED * self.batch:
                     break
                 try:
                     self._archive_and_purge(snapshot, now, report)
@@ -254,9 +259,10 @@ class Retention:
         out = {folder + "document.html": html}
         kept = document.get("pdf_sha256")
         if kept:
-            pdf = self.pdf.render(Rendered(kind="document", title=document["title"],
-                                           html=document["html"],
-                                           text=document.get("text", "")))
+            # Letters sent before issue 16 had WeasyPrint's PDF: rebuild finds that one.
+            pdf = self.pdf.rebuild(Rendered(kind="document", title=document["title"],
+                                            html=document["html"],
+                                            text=document.get("text", "")), kept)
             if sha256(pdf) != kept:
                 raise ArchiveError(f"letter {lid}: the PDF rebuilt from the stored HTML "
                                    f"differs from the one sent (SHA-256 {kept}); the case is "

@@ -14,6 +14,7 @@ import fakeredis
 import pytest
 
 from notifier.clock import SimulatedClock
+from notifier.delivery.pdf import sha256
 from notifier.delivery.pending_document import keep_pending
 from notifier.errors import ConfigError, ConflictError
 from notifier.models import Status
@@ -216,6 +217,47 @@ def test_a_pdf_that_cannot_be_rebuilt_exactly_stops_the_purge(runtime: Runtime) 
     report = retention(runtime).run()
     assert report.purged == [] and "differs from the one sent" in report.failed[CASE]
     assert runtime.store.case(CASE) is not None
+
+
+def test_a_pdf_sent_before_typst_is_rebuilt_by_weasyprint_and_archived(
+    runtime: Runtime
+) -> None:
+    """Given a letter whose kept SHA-256 is of the WeasyPrint PDF it was sent with (before
+    issue 16), retention rebuilds that PDF, archives it with matching checksum, and purges
+    (review of the merge: the Typst-only rebuild refused every older case)."""
+    from notifier.delivery.pdf_weasyprint import WeasyPdfRenderer
+    from notifier.delivery.render import Rendered
+    from notifier.records.archive import Archive
+
+    letters = closed_case(runtime)
+    sent = next(lid for lid in letters if (runtime.store.document(lid) or {}).get("pdf_sha256"))
+    stored = runtime.store.document(sent)
+    assert stored is not None
+    legacy = WeasyPdfRenderer(runtime.settings.letters_dir).render(Rendered(
+        kind="document", title=stored["title"], html=stored["html"], text=stored["text"]))
+    runtime.client.hset(f"notifier:doc:{sent}", "pdf_sha256", sha256(legacy))
+    runtime.clock.set(local("2027-03-01 03:00"))
+    report = retention(runtime).run()
+    assert report.purged == [CASE] and not report.failed
+    Archive(runtime.settings.archive_dir).verify(CASE)
+    archived = [p for p in Path(runtime.settings.archive_dir).rglob("document.pdf")
+                if sha256(p.read_bytes()) == sha256(legacy)]
+    assert len(archived) == 1
+
+
+def test_failing_cases_do_not_use_up_the_batch(runtime: Runtime, tmp_path: Path) -> None:
+    """Given a case whose PDF cannot be rebuilt first in the walk and a batch of 1, the
+    run still purges the next case: a failure is retried next run, not a blocked slot."""
+    letters = closed_case(runtime)
+    closed_case(runtime, "SECOND-1")
+    sent = next(lid for lid in letters if runtime.store.document(lid))
+    runtime.client.hset(f"notifier:doc:{sent}", "pdf_sha256", "0" * 64)
+    runtime.clock.set(local("2027-03-01 03:00"))
+    settings = runtime.settings.model_copy(update={"retention_batch": 1})
+    job = Retention(runtime.store, Archive(tmp_path / "archive"), runtime.pdf,
+                    runtime.planner.calendar, runtime.clock, settings)
+    report = job.run()
+    assert report.purged == ["SECOND-1"] and CASE in report.failed
 
 
 def test_crash_between_archive_and_purge_is_finished_by_the_next_run(runtime: Runtime
