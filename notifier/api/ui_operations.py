@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from notifier.api.access import RuntimeDep
 from notifier.api.auth import Principal, Role
 from notifier.api.letters import find_letter, letter_view
+from notifier.api.reads import letter_read
 from notifier.api.ui import COOKIE, OPERATIONS, Posted, page, sessions
 from notifier.operations.survey import (
     dead_callback_ids,
@@ -24,6 +25,7 @@ from notifier.operations.survey import (
     replay_callbacks,
     retry_dead_letter,
 )
+from notifier.records.access_log import Via
 
 router = APIRouter(prefix=OPERATIONS, include_in_schema=False)
 NOTICES = ("genforsoegt", "allerede-genforsoegt", "genafsendt")
@@ -50,7 +52,8 @@ def operations_page(request: Request, runtime: RuntimeDep, who: Operator, besked
                 notice=besked if besked in NOTICES else None, count=antal)
 
 
-@router.get("/letters/{letter_id}/retry")
+@router.get("/letters/{letter_id}/retry",
+            dependencies=[letter_read("letter", who=operator, via=Via.UI)])
 def retry_form(request: Request, runtime: RuntimeDep, who: Operator, letter_id: str
                ) -> HTMLResponse:
     letter = letter_view(find_letter(runtime.store, letter_id), runtime.renderer.catalog,
