@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from notifier.api.access import Operator, RuntimeDep, operator_token
 from notifier.api.auth import NAME
-from notifier.api.cases import check_case_id
+from notifier.api.cases import find_case
 from notifier.api.reads import Reader, reader
 from notifier.errors import InputError
 from notifier.records.access_log import access_log, export
@@ -23,10 +23,13 @@ MEDIA = {"json": "application/json", "csv": "text/csv; charset=utf-8"}
 
 
 @router.get("/cases/{case_id}")
-def case_access_log(case_id: str, reads: Annotated[Reader, Depends(reader(operator_token))],
+def case_access_log(runtime: RuntimeDep, case_id: str,
+                    reads: Annotated[Reader, Depends(reader(operator_token))],
                     fmt: Format = "json") -> Response:
-    """Every logged read of the case's personal data, oldest first."""
-    check_case_id(case_id)
+    """Every logged read of the case's personal data, oldest first. An unknown case is a
+    404 and a purged one a 410 naming its archive (its log is access-log.json there):
+    neither writes an entry, which would bring back a key the purge removed."""
+    find_case(runtime, case_id)
     entries = reads.log.for_case(case_id)  # read before our own entry: the log as found
     reads.read(case_id, "access_log")
     return Response(export(entries, fmt), media_type=MEDIA[fmt])

@@ -22,7 +22,7 @@ def register(sub: Any) -> None:
 
 def cmd_access_log(settings: Settings, args: argparse.Namespace) -> int:
     from notifier.api.auth import NAME
-    from notifier.api.cases import check_case_id
+    from notifier.api.cases import find_case
     from notifier.api.commands import stored_runtime
     from notifier.records.access_log import access_log, cli_read, export
 
@@ -35,7 +35,8 @@ def cmd_access_log(settings: Settings, args: argparse.Namespace) -> int:
             raise InputError.single("--user", "must be 1-64 characters of A-Z, a-z, 0-9, . _ -")
         entries = log.for_user(args.user)
     else:
-        entries = log.for_case(check_case_id(args.case_id))
+        find_case(runtime, args.case_id)  # unknown or purged: an error, nothing written
+        entries = log.for_case(args.case_id)
         # Exporting a case's log is a read of that case too (the entry follows the export).
         cli_read(runtime, args.case_id, "access_log", args.purpose)
     sys.stdout.write(export(entries, args.format))

@@ -95,6 +95,18 @@ def test_purged_letter_and_case_answer_410_naming_the_archive(api: Api) -> None:
     assert unknown.status_code == 404
 
 
+def test_access_log_of_a_purged_or_unknown_case_writes_nothing(api: Api) -> None:
+    """After the purge, the operator's access-log export of the case answers 410 naming
+    the archive (the log is archived there) and writes no entry, so the purged key does
+    not come back; an unknown case is a 404 that writes nothing either (merge review)."""
+    assert build_retention(api.runtime).run().purged == [CASE]
+    gone = api.client.get(f"/access-log/cases/{CASE}", headers=OPERATOR)
+    assert gone.status_code == 410 and "archive" in gone.json()["detail"]
+    unknown = api.client.get("/access-log/cases/NOPE-1", headers=OPERATOR)
+    assert unknown.status_code == 404
+    assert not [k for k in api.runtime.client.scan_iter(match="notifier:access:case:*")]
+
+
 def test_a_purged_case_takes_no_events(api: Api) -> None:
     """Its opening event sent again is refused (409) instead of opening an empty case
     with the same id and sending its letters a second time."""
