@@ -286,6 +286,8 @@ class Deliverer:
             self.store.add_letter(alert, now, why="alert_planned")
         self.store.transition(letter, (Status.SENDING, Status.QUEUED), Status.DEAD, now,
                               fields={"reason": reason[:500]}, audit={"reason": reason[:500]})
+        if not letter.resends:  # never on the platform (a resend's first try may be)
+            drop_pending(self.store.redis, letter.letter_id)
         log.error("letter.dead", reason=reason)
         return Status.DEAD
 

@@ -29,12 +29,19 @@ def keep_pending(client: Any, letter_id: str, document: Mapping[str, str]) -> No
 
 
 def adopt_pending(client: Any, letter_id: str) -> bool:
-    """Store the pending document as the sent one if none is stored; True if it was."""
+    """Store the pending document as the sent one if none is stored; True if it was. The
+    pending copy goes once the sent one is there (a crash in between leaves it for the
+    next settle, which finds the sent one and only drops the copy)."""
     pending = client.hgetall(PENDING + letter_id)
-    if not pending or client.exists(DOC + letter_id):
+    if not pending:
         return False
-    client.hset(DOC + letter_id, mapping=pending)
-    return True
+    adopted = not client.exists(DOC + letter_id)
+    with client.pipeline(transaction=True) as pipe:
+        if adopted:
+            pipe.hset(DOC + letter_id, mapping=pending)
+        pipe.delete(PENDING + letter_id)
+        pipe.execute()
+    return adopted
 
 
 def drop_pending(client: Any, letter_id: str) -> None:

@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 
 CASE_KEY = names.KEY_PREFIX + "access:case:"
 USER_KEY = names.KEY_PREFIX + "access:user:"
+# Reads of a purged case's archive: kept apart, so they never bring back the case's own
+# list the purge removed (that list is access-log.json in the archive).
+ARCHIVE_KEY = names.KEY_PREFIX + "access:archive:"
 MASK = "[CPR]"
 PURPOSE_MAX = 200
 COLUMNS = ("at", "principal", "role", "case_id", "what", "letter_id", "purpose", "via")
@@ -92,7 +95,8 @@ class AccessLog:
         self._append = self.redis.register_script(_APPEND)
 
     def record(self, *, principal: str, role: str, case_id: str, what: str, via: Via,
-               purpose: str | None = None, letter_id: str | None = None) -> dict[str, str]:
+               purpose: str | None = None, letter_id: str | None = None,
+               archived: bool = False) -> dict[str, str]:
         """Append one entry (returned). The same read by the same person repeated within
         NOTIFIER_ACCESS_LOG_COALESCE_SECONDS (a reload, the live preview's keystrokes) is
         one entry: the log says who looked at what, not how often the page was drawn."""
@@ -107,7 +111,8 @@ class AccessLog:
         user_key = USER_KEY + entry["principal"]
         if self.coalesce and self._repeats(user_key, entry, now):
             return entry
-        self._append(keys=[CASE_KEY + entry["case_id"], user_key],
+        case_key = (ARCHIVE_KEY if archived else CASE_KEY) + entry["case_id"]
+        self._append(keys=[case_key, user_key],
                      args=[json.dumps(entry, separators=(",", ":"), ensure_ascii=False),
                            _stamp(now - self.retention),
                            max(int(self.retention.total_seconds()), 1)])
@@ -124,6 +129,9 @@ class AccessLog:
 
     def for_case(self, case_id: str) -> list[dict[str, str]]:
         return self._read(CASE_KEY + case_id)
+
+    def for_archive(self, case_id: str) -> list[dict[str, str]]:
+        return self._read(ARCHIVE_KEY + case_id)
 
     def for_user(self, principal: str) -> list[dict[str, str]]:
         return self._read(USER_KEY + principal)
@@ -164,8 +172,8 @@ def cli_user() -> str:
 
 
 def cli_read(runtime: Runtime, case_id: str, what: str, purpose: str | None = None,
-             letter_id: str | None = None) -> None:
+             letter_id: str | None = None, *, archived: bool = False) -> None:
     """The CLI's one way to log a read of personal data (as the API's dependency)."""
     access_log(runtime).record(principal=cli_user(), role=CLI_ROLE, case_id=case_id,
                                what=what, via=Via.CLI, purpose=check_purpose(purpose),
-                               letter_id=letter_id)
+                               letter_id=letter_id, archived=archived)

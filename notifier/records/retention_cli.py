@@ -105,8 +105,18 @@ def _verified(settings: Settings, case_id: str) -> tuple[Any, dict[str, Any]]:
         raise InputError.single("case_id", str(exc)) from None
 
 
+def _log_archive_read(settings: Settings, case_id: str, what: str) -> None:
+    """Reading the archive is a read of personal data: logged (to the archive's own list
+    and the reader's) before anything is shown; without the shared Redis, nothing is."""
+    from notifier.api.commands import stored_runtime
+    from notifier.records.access_log import cli_read
+
+    cli_read(stored_runtime(settings), case_id, what, archived=True)
+
+
 def cmd_archive_show(settings: Settings, args: argparse.Namespace) -> int:
     archive, manifest = _verified(settings, args.case_id)
+    _log_archive_read(settings, args.case_id, "archive")
     if args.json:
         print(json.dumps(manifest, ensure_ascii=False))
         return 0
@@ -132,6 +142,7 @@ def cmd_archive_get(settings: Settings, args: argparse.Namespace) -> int:
         data = archive.read(args.case_id, args.path)
     except ArchiveError as exc:
         raise InputError.single("path", str(exc)) from None
+    _log_archive_read(settings, args.case_id, f"archive:{args.path}"[:100])
     if args.output:
         args.output.write_bytes(data)
     else:

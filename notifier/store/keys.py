@@ -20,6 +20,17 @@ Keys (prefix ``notifier:``):
   stats                hash, counters shared by every process for /metrics:
                        ``planned|suppressed|sent|cancelled|dead`` ``|kind|channel``, the
                        due-lag histogram (``lag_le:<seconds>``, ``lag_sum``) of sent letters
+Kept by other modules (each names its keys):
+  schema               the data layout version (store/schema.py)
+  doc-pending:<letter id>  hash, the document handed over while a send is open
+                       (delivery/pending_document.py)
+  access:case:<id>, access:user:<name>, access:archive:<id>  lists, the access log
+                       (records/access_log.py)
+  retention:hold:<id>, retention:purged, retention lock  legal holds and purged cases
+                       (records/retention_store.py, records/retention.py)
+  sweep:last, sweep:lock  the sweeper's last report and lock (operations/sweeper.py)
+  tokens, tokens:revoked, session:<id>, login-failures:<client>  API access
+                       (api/security.py)
 Every group of writes that belongs together happens in one MULTI/EXEC or Lua script.
 """
 

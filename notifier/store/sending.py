@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from notifier.errors import ConflictError
 from notifier.models import ChannelName, Letter, Status
 from notifier.store.keys import (
     CALLBACKS_DUE,
@@ -118,6 +119,9 @@ class Sending(Reads):
         before: list[str | None] = [None]  # the receipt status held when WATCHed
 
         def held(pipe: Any) -> bool:
+            if not pipe.exists(key):  # purged meanwhile (retention): never bring it back
+                raise ConflictError.single("message_uuid", "the letter was archived and "
+                                           "purged; its receipt is not recorded")
             values = pipe.hmget(key, "receipt_status", *fields)
             before[0] = values[0].decode() if values[0] else None
             return [v.decode() if v else None for v in values[1:]] == list(fields.values())

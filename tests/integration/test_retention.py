@@ -96,6 +96,11 @@ def test_archive_purge_and_read_back_on_real_redis(
         assert record["receipt_status"] == "delivered"
     assert main(["archive", "letter", lid]) == 0
     assert CASE in capsys.readouterr().out
+    # Both reads of the archive are logged apart from the purged case's own list (review).
+    archive_reads = [json.loads(raw)["what"]
+                     for raw in client.lrange(f"notifier:access:archive:{CASE}", 0, -1)]
+    assert archive_reads == ["archive", f"archive:letters/{lid}/document.pdf"]
+    assert not client.exists(f"notifier:access:case:{CASE}")
 
     (tmp_path / "archive" / "cases" / CASE / "events.json").write_text("[]")
     assert main(["archive", "show", CASE]) == 2

@@ -218,6 +218,7 @@ def test_a_status_that_overtakes_the_lost_answer_settles_the_letter_as_sent(
     settled = letter(runtime, form_id)
     assert (settled.status, settled.receipt_status) == (Status.SENT, "delivered")
     assert store.document(form_id) is not None  # kept for aktindsigt (issue 13)
+    assert not store.redis.exists(f"notifier:doc-pending:{form_id}")  # adopted, not copied
     runtime.clock.advance(timedelta(days=2))  # type: ignore[attr-defined]
     assert form_id not in deliver_due(runtime)
     assert gateway.received[form_id] == 1

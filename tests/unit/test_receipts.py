@@ -169,3 +169,16 @@ def test_failed_status_delivered_again_still_plans_the_alert_and_paper_copy(
     assert ("delivery_failed", "mail") in kinds
     assert (form.kind, "print") in kinds
     assert len(kinds) == len(set(kinds)) == 2
+
+
+def test_a_receipt_for_a_letter_purged_meanwhile_is_refused(runtime: Runtime) -> None:
+    """Given a letter purged by retention between the receipt's check and its write, the
+    write is refused (409) and brings back no part of the letter (merge review)."""
+    form_id = sent_form(runtime)
+    form = runtime.store.letter(form_id)
+    assert form is not None
+    runtime.client.delete(f"notifier:letter:{form_id}")  # the purge, after the check
+    with pytest.raises(ConflictError, match="purged"):
+        runtime.store.record_receipt(form, {"receipt_status": "delivered"},
+                                     runtime.clock.now())
+    assert not runtime.client.exists(f"notifier:letter:{form_id}")
