@@ -83,6 +83,11 @@ def test_a_walk_through_the_pages_leaves_exactly_its_reads(page: Any,
     shot(page, "14-tilgangslog-tidslinje")
     page.get_by_role("link", name="Oplysningsskema om din sygemelding", exact=True).click()
     page.wait_for_url("**/ui/letters/*")
+    # Inside the send window the form went at once, and its page shows the sent document
+    # (a read of its own); outside it, the form waits. The walk expects what the page shows.
+    form_shown = page.locator("iframe.brevramme").count() > 0
+    if form_shown:
+        page.frame_locator("iframe.brevramme").locator("body").wait_for()
     page.go_back()
     page.get_by_role("heading", name=f"Sag {CASE}").wait_for()
     page.get_by_role("link", name="Skriv et brev").click()
@@ -105,14 +110,17 @@ def test_a_walk_through_the_pages_leaves_exactly_its_reads(page: Any,
 
     entries = access_log(server)
     ui = [("anna", "caseworker", "ui", what) for what in (
-        "case_timeline", "letter", "case_timeline", "compose", "preview", "compose",
-        "case_timeline", "letter", "document")]
+        "case_timeline", "letter", *(["document"] if form_shown else []), "case_timeline",
+        "compose", "preview", "compose", "case_timeline", "letter", "document")]
     # First the operator's look before the walk (the export is logged, after what it
     # returned), then the walk's reads.
     assert [(e["principal"], e["role"], e["via"], e["what"]) for e in entries] == [
         ("olga", "operator", "api", "access_log"), *ui]
     assert {e["case_id"] for e in entries} == {CASE}
-    form_id, adhoc_id, document_id = (entries[2]["letter_id"], entries[8]["letter_id"],
-                                      entries[9]["letter_id"])
+    shift = 1 if form_shown else 0
+    with_letter = {2, 8 + shift, 9 + shift} | ({3} if form_shown else set())
+    form_id, adhoc_id, document_id = (entries[2]["letter_id"], entries[8 + shift]["letter_id"],
+                                      entries[9 + shift]["letter_id"])
     assert form_id != adhoc_id == document_id
-    assert all("letter_id" not in e for i, e in enumerate(entries) if i not in (2, 8, 9))
+    assert not form_shown or entries[3]["letter_id"] == form_id
+    assert all("letter_id" not in e for i, e in enumerate(entries) if i not in with_letter)

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from notifier.clock import SystemClock
+from notifier.clock import SimulatedClock, SystemClock
 from notifier.models import Recipient, Status, epoch_text
 from notifier.records.callbacks import CallbackOutbox
 from notifier.runtime import build_runtime
 from notifier.settings import load_settings
 from notifier.store import CALLBACKS_DUE, DUE, INFLIGHT, LETTER
 from tests.conftest import opening_event
-from tests.integration.conftest import notifier_env, start_notifier
+from tests.integration.conftest import notifier_env, opened_at, start_notifier
 from tests.integration.test_real_pipeline import stop, wait_for, wait_started
 
 pytestmark = pytest.mark.integration
@@ -35,7 +35,10 @@ def test_scheduler_sweeper_repairs_each_stranded_state_once(redis_url: str, clea
                              lease_seconds=LEASE)
     runtime = build_runtime(settings)  # the real clock, as the processes have
     now = SystemClock().now()
-    runtime.store.apply_event(opening_event(occurred_at=now.isoformat()), runtime.planner, now)
+    # Opened now, first absence three days before: a fixed first absence day would leave
+    # fewer letters ahead as the years pass (the suite runs under faketime too).
+    runtime.store.apply_event(opening_event(**opened_at(SimulatedClock(now), settings)),
+                              runtime.planner, now)
     letters = [x for x in runtime.store.case_letters("SDP-2026-0042").values()
                if x.status is Status.SCHEDULED and x.recipient is not Recipient.CASEWORKER]
     assert len(letters) >= 3
