@@ -10,8 +10,8 @@ message that builds is schema-valid; what it cannot
 carry raises ``ValueError``. Error messages name the field, never its value: the value may
 be a CPR number or a name.
 
-Built with the standard library's ElementTree: lxml is not a dependency of the package,
-and building (not parsing) XML needs nothing more.
+Built with the standard library's ElementTree: building (not parsing) XML needs nothing
+more (lxml, a dependency since issue 16, parses the letters' HTML: html_tree.py).
 """
 
 from __future__ import annotations

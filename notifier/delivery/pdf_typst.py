@@ -11,10 +11,9 @@ table, a script) is refused, so nothing can make the PDF fetch or run anything.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
-from html.parser import HTMLParser
-
+from notifier.delivery import html_tree
+from notifier.delivery.html_tree import SPACE as _SPACE
+from notifier.delivery.html_tree import Node, Parsed
 from notifier.errors import RenderError
 
 # Elements that start a block (whitespace around them is dropped, as a browser does).
@@ -25,80 +24,20 @@ _LISTS = {"ul": "list", "ol": "enum"}
 _INLINE = {"strong": "strong", "b": "strong", "em": "emph", "i": "emph", "span": "",
            "a": "link"}
 _IGNORED = {"head", "style", "script", "title", "meta"}  # not page content (title: kept)
-_VOID = {"br", "meta", "img", "hr", "input", "link", "wbr", "source", "col", "area", "base",
-         "embed", "param", "track"}
 _KNOWN = {"html", "p", "li", "br", *_AREAS, *_HEADINGS, *_LISTS, *_INLINE, *_IGNORED}
 # Classes that keep the block before them on the same page (the signature: issue 11).
 _KEEP_WITH_PREVIOUS = {"underskrift"}
-_SPACE = re.compile(r"[ \t\n\r\f]+")
-
-
-@dataclass
-class Node:
-    tag: str
-    attrs: dict[str, str] = field(default_factory=dict)
-    children: list[Node | str] = field(default_factory=list)
-
-    @property
-    def cls(self) -> str:
-        return self.attrs.get("class", "")
-
-
-@dataclass
-class Parsed:
-    root: Node
-    title: str
-    lang: str
-
-
-class _TreeBuilder(HTMLParser):
-    """A forgiving tree of the letter HTML: end tags close up to their element."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.root = Node("#root")
-        self.stack = [self.root]
-        self.title: list[str] = []
-        self.lang = ""
-        self.unsupported: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = {name: value or "" for name, value in attrs}
-        if tag not in _KNOWN:
-            self.unsupported.append(tag)
-        if tag == "html":
-            self.lang = values.get("lang", "")
-        node = Node(tag, values)
-        self.stack[-1].children.append(node)
-        if tag not in _VOID:
-            self.stack.append(node)
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.handle_starttag(tag, attrs)
-        if tag not in _VOID:
-            self.stack.pop()
-
-    def handle_endtag(self, tag: str) -> None:
-        for depth in range(len(self.stack) - 1, 0, -1):
-            if self.stack[depth].tag == tag:
-                del self.stack[depth:]
-                return
-
-    def handle_data(self, data: str) -> None:
-        if any(node.tag == "title" for node in self.stack):
-            self.title.append(data)
-        self.stack[-1].children.append(data)
 
 
 def parse(html: str) -> Parsed:
-    builder = _TreeBuilder()
-    builder.feed(html)
-    builder.close()
-    if builder.unsupported:
-        names = ", ".join(f"<{tag}>" for tag in sorted(set(builder.unsupported)))
+    """The letter's tree (shared with the text variant: html_tree), refusing any element
+    outside the small set the templates use."""
+    parsed = html_tree.parse(html)
+    unsupported = parsed.root.tags() - _KNOWN - {"#root"}
+    if unsupported:
+        names = ", ".join(f"<{tag}>" for tag in sorted(unsupported))
         raise RenderError(f"not in the letter HTML the PDF supports: {names}")
-    title = _SPACE.sub(" ", "".join(builder.title)).strip()
-    return Parsed(builder.root, title, builder.lang)
+    return parsed
 
 
 def string(text: str) -> str:

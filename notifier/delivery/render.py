@@ -11,7 +11,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,6 +19,8 @@ import jinja2
 import jinja2.meta
 from babel.dates import format_date, format_time
 
+from notifier.delivery.html_tree import Node
+from notifier.delivery.html_tree import parse as parse_html
 from notifier.errors import RenderError
 from notifier.planning.catalog import Catalog
 from notifier.planning.versions import digest
@@ -126,22 +127,31 @@ def _lookup(context: dict[str, Any], path: str) -> Any:
     return value
 
 
+_WHITESPACE = re.compile(r"\s+")
 _BLOCKS = {"p", "div", "h1", "h2", "h3", "h4", "li", "tr", "table", "ul", "ol", "section",
            "header", "footer", "address", "dl", "dt", "dd", "blockquote", "article", "aside"}
 
 
-class _TextExtractor(HTMLParser):
+class _TextExtractor:
     """HTML to readable text: blocks become lines, headings get underlined, links keep URLs."""
 
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
         self.lines: list[str] = []
         self.current: list[str] = []
         self.skip = 0
         self.href: str | None = None
         self.heading: str | None = None
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+    def walk(self, node: Node) -> None:
+        self.handle_starttag(node.tag, node.attrs)
+        for child in node.children:
+            if isinstance(child, str):
+                self.handle_data(child)
+            else:
+                self.walk(child)
+        self.handle_endtag(node.tag)
+
+    def handle_starttag(self, tag: str, attrs: dict[str, str]) -> None:
         if tag in ("style", "script", "head"):
             self.skip += 1
         elif tag == "br":
@@ -153,7 +163,7 @@ class _TextExtractor(HTMLParser):
             if tag in ("h1", "h2"):
                 self.heading = tag
         elif tag == "a":
-            self.href = dict(attrs).get("href")
+            self.href = attrs.get("href")
 
     def handle_endtag(self, tag: str) -> None:
         if tag in ("style", "script", "head"):
@@ -170,7 +180,7 @@ class _TextExtractor(HTMLParser):
             self.current.append(data)
 
     def _flush(self, blank: bool = False) -> None:
-        line = re.sub(r"\s+", " ", "".join(self.current)).strip()
+        line = _WHITESPACE.sub(" ", "".join(self.current)).strip() if self.current else ""
         self.current = []
         if line:
             self.lines.append(line)
@@ -186,7 +196,6 @@ class _TextExtractor(HTMLParser):
 
 
 def html_to_text(html: str) -> str:
-    parser = _TextExtractor()
-    parser.feed(html)
-    parser.close()
-    return parser.text()
+    extractor = _TextExtractor()
+    extractor.walk(parse_html(html).root)
+    return extractor.text()
