@@ -77,8 +77,9 @@ class Deliverer:
         now = self.clock.now()
         lease = now + timedelta(seconds=self.settings.lease_seconds)
         resend_at = now + timedelta(seconds=self.settings.uncertain_wait_seconds)
-        status, attempts = self.store.begin_send(letter_id, lease, self.settings.max_attempts,
-                                                 resend_at=resend_at, now=now)
+        taken = self.store.take(letter_id, lease, self.settings.max_attempts,
+                                resend_at=resend_at, now=now)
+        status, attempts = taken.status, taken.attempts
         if status is Status.UNCERTAIN and attempts < 0:
             return self._taken_over_uncertain(letter_id, now, bound)
         if status is Status.DEAD and attempts > 0:  # this take found too many attempts
@@ -88,14 +89,13 @@ class Deliverer:
         if status is not Status.SENDING or attempts == 0:
             bound.info("letter.skipped", status=status.value if status else "missing")
             return status
-        letter = self.store.letter(letter_id)
+        letter, case = taken.letter, taken.case
         try:
             # Issue 15: the take must survive a failover before the letter leaves, or a
             # promoted replica would hand it to a second worker as never attempted.
             self.store.confirm_status(letter_id, Status.SENDING)
         except NotReplicated as exc:
             return self._untake(letter, attempts, str(exc), now, bound)
-        case = self.store.case(letter.case_id) if letter else None
         if letter is None or case is None:
             bound.error("letter.orphaned")
             return None
@@ -125,7 +125,8 @@ class Deliverer:
         letter would be retaken after its lease and go out a second time."""
         for pause in (*RECORD_RETRY_PAUSES, None):
             try:
-                self.store.save_document(letter.letter_id, document)
+                # Issue 16: the document, the move to sent and dropping the pending copy
+                # (issue 13: stored for good) are one atomic step.
                 moved = self.store.transition(
                     # UNCERTAIN: our lease ran out during a slow send and another worker
                     # marked it uncertain; the platform's answer settles it as sent.
@@ -134,12 +135,12 @@ class Deliverer:
                             **({"deadline": deadline} if deadline else {}),
                             **_versions(document)},
                     audit={"channel": receipt.channel, "receipt": receipt.transport_id},
+                    document=document,
                 )
                 # Issue 15: confirmed on the replicas, or written again (a failover may have
                 # lost it: then the transition applies anew on the promoted replica).
                 if moved or self._is_sent(letter.letter_id):
                     self.store.confirm_status(letter.letter_id, Status.SENT)
-                drop_pending(self.store.redis, letter.letter_id)  # issue 13: stored for good
                 return
             except (redis.ConnectionError, redis.TimeoutError):
                 if pause is None:
@@ -171,7 +172,8 @@ class Deliverer:
               ) -> tuple[Receipt, str | None, dict[str, str]]:
         calendar = self.planner.calendar
         send_date = calendar.local_date(now)
-        letters = self.store.case_letters(letter.case_id)
+        letters = (self.store.case_letters(letter.case_id)
+                   if self.planner.needs_letters(letter, case) else {})
         deadlines = self.planner.deadlines(letter, case, letters, send_date)
         context = letter_context(letter, case, self.settings, send_date, deadlines)
         rendered = self.renderer.render(letter.kind, context)

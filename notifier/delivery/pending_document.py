@@ -15,10 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from notifier import names
-
-PENDING = names.KEY_PREFIX + "doc-pending:"
-DOC = names.KEY_PREFIX + "doc:"
+from notifier.store.keys import DOC
+from notifier.store.keys import DOC_PENDING as PENDING
 
 
 def keep_pending(client: Any, letter_id: str, document: Mapping[str, str]) -> None:

@@ -10,6 +10,8 @@
 -- its request never left (no 'handed_over' mark): one that may have reached SF1601 turns
 -- 'uncertain' instead and waits for its PKO_PostStatus until ARGV[4] (issue 12); the
 -- caller that made it so gets attempts -1 (and writes the audit entry).
+-- Issue 16: a take also returns the letter's fields and its case's JSON (ARGV[10] is the
+-- case key prefix), so the worker needs no further round trip to start rendering.
 local status = redis.call('HGET', KEYS[1], 'status')
 local retake = status == 'sending' and redis.call('HGET', KEYS[1], 'retake') == '1'
 local resend = status == 'uncertain' and redis.call('HGET', KEYS[1], 'resend') == '1'
@@ -44,4 +46,8 @@ if attempts > tonumber(ARGV[3]) then
 end
 redis.call('HSET', KEYS[1], 'status', 'sending')
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
-return {'sending', attempts}
+local case = false
+if ARGV[10] and ARGV[10] ~= '' then
+  case = redis.call('GET', ARGV[10] .. redis.call('HGET', KEYS[1], 'case_id'))
+end
+return {'sending', attempts, redis.call('HGETALL', KEYS[1]), case}

@@ -8,16 +8,25 @@
 -- ARGV[6] space-separated stats fields to increment by one, ARGV[7] due lag in seconds
 -- (added to lag_sum) or '', ARGV[8] callback type or '' (issue 13), ARGV[9] callback item
 -- prefix or '' (callbacks off), ARGV[10] ISO now, ARGV[11] epoch now, ARGV[12] callback
--- detail JSON, ARGV[13..] field, value pairs; KEYS[6] the callback outbox zset.
+-- detail JSON, ARGV[13] how many field, value pairs follow for the letter, then those
+-- pairs, then field, value pairs of a document; KEYS[6] the callback outbox zset.
+-- Issue 16: with document pairs, KEYS[7] is the document hash, written whatever the
+-- status (the letter went out), and KEYS[8] (its pending copy) deleted; never for a
+-- missing letter: a purged one is not brought back.
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then
   return 'missing'
+end
+local doc = 14 + 2 * tonumber(ARGV[13])
+if doc <= #ARGV then
+  redis.call('HSET', KEYS[7], unpack(ARGV, doc))
+  redis.call('DEL', KEYS[8])
 end
 if not string.find(ARGV[2], ',' .. status .. ',', 1, true) then
   return status
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[3])
-for i = 13, #ARGV, 2 do
+for i = 14, doc - 1, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
 end
 redis.call('ZREM', KEYS[3], ARGV[1])

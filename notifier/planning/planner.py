@@ -139,6 +139,15 @@ class Planner:
             out[name] = refs.date_of(when, send_date)
         return out
 
+    def needs_letters(self, letter: Letter, case: CaseState) -> bool:
+        """Whether ``deadlines`` for this letter refers to the case's other letters
+        (``letter.<kind>...``): only then must a worker read them (issue 16)."""
+        rule = self.for_case(case).rules.letters.get(letter.kind)
+        if rule is None:
+            return False
+        whens = [*([rule.deadline] if rule.deadline else []), *rule.extra_deadlines.values()]
+        return any(when.base.startswith("letter.") for when in whens)
+
     def channel_for(self, recipient: Recipient, case: CaseState) -> ChannelName:
         if recipient is Recipient.CASEWORKER:
             return ChannelName.MAIL

@@ -32,7 +32,6 @@ from typing import Any
 
 import redis
 
-from notifier.delivery.pending_document import PENDING
 from notifier.models import CaseState, Status
 from notifier.store import (
     CALLBACK,
@@ -46,6 +45,7 @@ from notifier.store import (
     P,
     Store,
 )
+from notifier.store.keys import DOC_PENDING as PENDING
 
 HOLD = P + "retention:hold:"
 ACCESS_CASE = P + "access:case:"  # issue 14b's contract: a list per case

@@ -75,6 +75,12 @@ CALLBACKS_DEAD = P + "callbacks:dead"
 CALLBACK = P + "callback:"
 
 
+DOC = P + "doc:"
+
+
+DOC_PENDING = P + "doc-pending:"  # delivery/pending_document.py
+
+
 PURGED = P + "retention:purged"  # issue 14a: case id -> where it was archived
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from notifier.models import CaseState, Letter
 from notifier.store.base import StoreBase
 from notifier.store.keys import (
+    DOC,
     DUE,
     HEARTBEAT,
     INFLIGHT,
@@ -60,7 +61,7 @@ class Reads(StoreBase):
         return [json.loads(item) for item in self.redis.lrange(self.audit_key(case_id), 0, -1)]
 
     def document(self, letter_id: str) -> dict[str, str] | None:
-        raw = self.redis.hgetall(f"{P}doc:{letter_id}")
+        raw = self.redis.hgetall(DOC + letter_id)
         return decode_hash(raw) if raw else None
 
     def next_due(self) -> datetime | None:

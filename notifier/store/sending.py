@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from notifier.errors import ConflictError
-from notifier.models import ChannelName, Letter, Status
+from notifier.models import CaseState, ChannelName, Letter, Status
 from notifier.store.keys import (
     CALLBACKS_DUE,
+    DOC,
+    DOC_PENDING,
     DUE,
     HEARTBEAT,
     INFLIGHT,
@@ -20,10 +23,22 @@ from notifier.store.keys import (
     P,
     audit_entry,
     callback_type,
+    decode_hash,
     epoch,
     transition_stats,
 )
 from notifier.store.reading import Reads
+
+
+@dataclass(frozen=True)
+class Take:
+    """What a worker's take found: ``status`` and ``attempts`` as ``begin_send`` reports
+    them, and, when the letter was taken, the letter and its case (None if it has none)."""
+
+    status: Status | None
+    attempts: int
+    letter: Letter | None = None
+    case: CaseState | None = None
 
 
 class Sending(Reads):
@@ -52,19 +67,33 @@ class Sending(Reads):
         letter was not taken and ``status`` is what it is (possibly another worker's
         ``sending``). ``('uncertain', -1)``: this call found a taken-over letter whose
         request may have left, and made it wait for its receipt until ``resend_at``."""
+        taken = self.take(letter_id, lease_until, max_attempts, resend_at=resend_at, now=now)
+        return taken.status, taken.attempts
+
+    def take(self, letter_id: str, lease_until: datetime, max_attempts: int, *,
+             resend_at: datetime | None = None, now: datetime | None = None) -> Take:
+        """``begin_send``, and on a take the letter and its case as they are now, read in
+        the same atomic step (issue 16: one round trip where there were three)."""
         resend_at = resend_at or lease_until
         if now is None and self.callbacks:
             raise ValueError("begin_send: give 'now' when callbacks are on (issue 13)")
-        status, attempts = self._begin(
+        reply = self._begin(
             keys=[LETTER + letter_id, INFLIGHT, STATS, DUE, CALLBACKS_DUE],
             args=[letter_id, epoch(lease_until), max_attempts, epoch(resend_at),
                   self._callback_prefix, now.isoformat() if now else "",
                   epoch(now) if now else "", f"{P}audit:",
                   audit_entry(now or datetime.fromtimestamp(0, UTC), Status.DEAD.value,
                          letter_id=letter_id, reason="too many attempts")[:-1]
-                  + ', "kind": "'])
-        text = status.decode()
-        return (None if text == "missing" else Status(text)), int(attempts)
+                  + ', "kind": "', self.case_key("")])
+        text = reply[0].decode()
+        status = None if text == "missing" else Status(text)
+        if len(reply) < 3:
+            return Take(status, int(reply[1]))
+        fields = reply[2]
+        letter = Letter.from_hash(letter_id, decode_hash(dict(zip(fields[::2], fields[1::2],
+                                                                  strict=True))))
+        case = CaseState.model_validate_json(reply[3]) if reply[3] else None
+        return Take(status, int(reply[1]), letter, case)
 
     def transition(
         self,
@@ -76,9 +105,13 @@ class Sending(Reads):
         due: datetime | None = None,
         fields: Mapping[str, str] | None = None,
         audit: Mapping[str, Any] | None = None,
+        document: Mapping[str, str] | None = None,
     ) -> bool:
-        """Atomically ``expected`` -> ``new``; False if the letter was in another status."""
+        """Atomically ``expected`` -> ``new``; False if the letter was in another status.
+        With ``document``, the document sent is stored in the same step (whatever the
+        status, unless the letter is gone) and its pending copy dropped (issue 16)."""
         flat: list[str] = [x for pair in (fields or {}).items() for x in pair]
+        sent: list[str] = [x for pair in (document or {}).items() for x in pair]
         entry = audit_entry(now, new.value, letter_id=letter.letter_id, kind=letter.kind,
                        **(audit or {}))
         stats, lag = transition_stats(letter, new, now)
@@ -86,11 +119,12 @@ class Sending(Reads):
         callback = callback_type(expected, new) if self.callbacks else None
         result = self._transition(
             keys=[LETTER + letter.letter_id, DUE, INFLIGHT, self.audit_key(letter.case_id),
-                  STATS, CALLBACKS_DUE],
+                  STATS, CALLBACKS_DUE, DOC + letter.letter_id, DOC_PENDING + letter.letter_id],
             args=[letter.letter_id, "," + ",".join(s.value for s in expected) + ",", new.value,
                   "" if due is None else epoch(due), entry, " ".join(stats), lag,
                   callback or "", self._callback_prefix, now.isoformat(), epoch(now),
-                  json.dumps(dict(fields or {}), ensure_ascii=False), *flat],
+                  json.dumps(dict(fields or {}), ensure_ascii=False), len(flat) // 2, *flat,
+                  *sent],
         )
         return bool(result == b"ok")
 
@@ -110,7 +144,7 @@ class Sending(Reads):
         self.confirm_letter(letter_id, "handed_over", now.isoformat())
 
     def save_document(self, letter_id: str, document: Mapping[str, str]) -> None:
-        self.redis.hset(f"{P}doc:{letter_id}", mapping=dict(document))
+        self.redis.hset(DOC + letter_id, mapping=dict(document))
 
     def record_receipt(self, letter: Letter, fields: Mapping[str, str], now: datetime) -> bool:
         """Store a Digital Post business receipt on its letter, with an audit entry, once:
