@@ -32,6 +32,7 @@ from typing import Any
 
 import redis
 
+from notifier.errors import ConflictError
 from notifier.models import CaseState, Status
 from notifier.store import (
     CALLBACK,
@@ -46,6 +47,7 @@ from notifier.store import (
     Store,
 )
 from notifier.store.keys import DOC_PENDING as PENDING
+from notifier.store.keys import audit_entry, lua_script
 
 HOLD = P + "retention:hold:"
 ACCESS_CASE = P + "access:case:"  # issue 14b's contract: a list per case
@@ -158,23 +160,26 @@ def _text_map(raw: dict[bytes, bytes]) -> dict[str, str]:
 
 # --- legal hold ---------------------------------------------------------------------------
 def set_hold(store: Store, case_id: str, now: datetime, *, by: str, reason: str) -> bool:
-    """Put a legal hold on a case, with an audit entry naming who; False if already held."""
-    with store.redis.pipeline(transaction=True) as pipe:
-        pipe.hsetnx(HOLD + case_id, "by", by)
-        pipe.hsetnx(HOLD + case_id, "reason", reason)
-        pipe.hsetnx(HOLD + case_id, "at", now.isoformat())
-        created, *_ = pipe.execute()
-    if created:
-        store.add_audit(case_id, now, "legal_hold", by=by, reason=reason)
-    return bool(created)
+    """Put a legal hold on a case, with an audit entry naming who; False if already held.
+    ConflictError if the case is gone (purged meanwhile): nothing is written."""
+    return _hold(store, case_id, "set", audit_entry(now, "legal_hold", by=by, reason=reason),
+                 by, reason, now.isoformat())
 
 
 def release_hold(store: Store, case_id: str, now: datetime, *, by: str, reason: str) -> bool:
     """Lift a case's legal hold, with an audit entry naming who; False if none was held."""
-    if not store.redis.delete(HOLD + case_id):
-        return False
-    store.add_audit(case_id, now, "legal_hold_released", by=by, reason=reason)
-    return True
+    return _hold(store, case_id, "lift",
+                 audit_entry(now, "legal_hold_released", by=by, reason=reason))
+
+
+def _hold(store: Store, case_id: str, action: str, entry: str, *args: str) -> bool:
+    script = store.redis.register_script(lua_script("legal_hold.lua"))
+    changed = script(keys=[store.case_key(case_id), HOLD + case_id, store.audit_key(case_id)],
+                     args=[action, entry, *args])
+    if changed == b"missing":
+        raise ConflictError.single("case_id", "the case is no longer in Redis (purged "
+                                   "meanwhile); nothing was changed")
+    return bool(changed)
 
 
 def hold_of(store: Store, case_id: str) -> dict[str, str] | None:

@@ -147,6 +147,22 @@ def test_dry_run_lists_what_would_go_and_changes_nothing(runtime: Runtime) -> No
     assert any("would purge" in line and CASE in line for line in report.lines())
 
 
+def test_a_hold_on_a_case_purged_meanwhile_writes_nothing(runtime: Runtime) -> None:
+    """Given a case purged between the operator's page load and the hold request, when
+    the hold is set (or lifted), then it is refused as a conflict naming case_id, and no
+    hold key or audit list is left behind for the case that is gone."""
+    closed_case(runtime)
+    runtime.clock.set(local("2027-03-01 03:00"))
+    assert retention(runtime).run().purged == [CASE]
+    keys_before = sorted(runtime.client.keys("*"))
+    now = runtime.clock.now()
+    for change in (set_hold, release_hold):
+        with pytest.raises(ConflictError) as refused:
+            change(runtime.store, CASE, now, by="operator:ole", reason="klagesag")
+        assert refused.value.errors[0].field == "case_id"
+    assert sorted(runtime.client.keys("*")) == keys_before
+
+
 def test_a_day_early_nothing_goes(runtime: Runtime) -> None:
     """The case stays until the local date reaches closed_on + the retention days."""
     closed_case(runtime)
