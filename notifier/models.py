@@ -73,6 +73,7 @@ class Letter:
     released_by: str | None = None  # who released it, if it was held (issue 11)
     handed_over: datetime | None = None  # when a request for it last left for SF1601
     resends: int = 0  # times it was resent after waiting out an uncertain outcome
+    retries: int = 0  # times an operator retried it after it was dead (issue 13)
     # Issue 14: the rule set it was planned under, the templates it was rendered with.
     rules_version: str | None = None
     template_version: str | None = None
@@ -88,7 +89,7 @@ class Letter:
         out: dict[str, str] = {}
         for key, value in raw.items():
             if value is None or value == "" or value == {} or (
-                    key in ("attempts", "resends") and not value):
+                    key in ("attempts", "resends", "retries") and not value):
                 continue
             if key == "params":
                 out[key] = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
@@ -125,6 +126,7 @@ class Letter:
             released_by=raw.get("released_by"),
             handed_over=_instant(raw.get("handed_over")),
             resends=int(raw.get("resends", "0")),
+            retries=int(raw.get("retries", "0")),
             rules_version=raw.get("rules_version"),
             template_version=raw.get("template_version"),
         )

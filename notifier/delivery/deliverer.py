@@ -343,11 +343,13 @@ def _versions(document: Mapping[str, str]) -> dict[str, str]:
 def failure_alert(catalog: Catalog, failed: Letter, reason: str, now: datetime
                   ) -> Letter | None:
     """The caseworker's ``delivery_failed`` alert for a citizen or employer letter (an
-    alert that failed itself cannot alert anyone by the same road: it is logged, dead)."""
+    alert that failed itself cannot alert anyone by the same road: it is logged, dead).
+    A letter an operator retried that dies again gets a new alert (its own id)."""
     if failed.recipient is Recipient.CASEWORKER or ALERT_KIND not in catalog.kinds:
         return None
+    death = f"{ALERT_KIND}#{failed.retries}" if failed.retries else ALERT_KIND
     return Letter(
-        letter_id=derive_letter_id(failed.case_id, failed.letter_id, ALERT_KIND),
+        letter_id=derive_letter_id(failed.case_id, failed.letter_id, death),
         case_id=failed.case_id,
         kind=ALERT_KIND,
         recipient=Recipient.CASEWORKER,

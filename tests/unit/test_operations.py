@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from notifier.api.app import create_app
 from notifier.api.auth import hash_token
 from notifier.clock import SimulatedClock
+from notifier.delivery.deliverer import failure_alert
 from notifier.models import Letter, Recipient, Status
 from notifier.operations.sweeper import Sweeper, last_report
 from notifier.records.callbacks import CallbackOutbox
@@ -98,6 +99,26 @@ def test_retry_requeues_a_dead_letter_once_under_its_id_with_an_audit_entry(api:
     final = api.runtime.store.letter(letter.letter_id)
     assert final is not None and final.status is Status.SENT
     assert sent_count(api, letter.letter_id) == 1
+
+
+def test_a_retried_letter_that_dies_again_alerts_its_caseworker_again(api: Api) -> None:
+    """Given a dead letter whose caseworker was alerted, when an operator retries it and it
+    dies again, then a second delivery_failed alert is planned (its own id), not swallowed
+    as a repeat of the first; the retry is counted on the letter."""
+    catalog, now = api.runtime.renderer.catalog, api.clock.now()
+    letter = citizen_letter(api.runtime)
+    kill(api.runtime, letter)
+    first = failure_alert(catalog, letter, "permanent", now)
+    assert first is not None and api.runtime.store.add_letter(first, now, why="alert_planned")
+    api.client.post(f"/operations/letters/{letter.letter_id}/retry", headers=OPERATOR)
+    retried = api.runtime.store.letter(letter.letter_id)
+    assert retried is not None and retried.retries == 1
+    kill_again = api.runtime.store.transition(retried, (Status.SCHEDULED,), Status.DEAD, now,
+                                              fields={"reason": "again"})
+    assert kill_again
+    second = failure_alert(catalog, retried, "again", now)
+    assert second is not None and second.letter_id != first.letter_id
+    assert api.runtime.store.add_letter(second, now, why="alert_planned")
 
 
 def test_retry_refuses_a_letter_that_was_never_dead(api: Api) -> None:
