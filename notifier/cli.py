@@ -214,7 +214,8 @@ def _run_parts(settings: Settings, name: str, *, dispatch: bool, work: bool,
                           id=names.DISPATCH_JOB_ID, max_instances=1, coalesce=True)
         from notifier.operations.sweeper import Sweeper  # issue 13: stranded letters and callbacks
 
-        scheduler.add_job(Sweeper(runtime.store, runtime.clock, settings).safe_sweep,
+        scheduler.add_job(Sweeper(runtime.store, runtime.clock, settings,
+                                  runtime.renderer.catalog).safe_sweep,
                           "interval", seconds=settings.sweep_interval, id="notifier-sweep",
                           max_instances=1, coalesce=True)
         if settings.retention_enabled:  # issue 14a: archive and purge closed cases daily

@@ -10,6 +10,10 @@ thousand keys at a time; the operations page shows the same survey) and classifi
   a fresh lease, so the reaper hands it on after that like any expired lease;
 - a callback item neither delivered nor dead and in neither outbox set would never be
   sent: repaired, due again now (``lua/sweep_callback.lua``);
+- a ``dead`` citizen or employer letter whose caseworker alert was never planned (the
+  take marked it dead for too many attempts, and its worker died before planning the
+  alert) gets its ``delivery_failed`` alert, under the id the worker would have given it,
+  so an alert planned already is never doubled;
 - an ``uncertain`` letter with no resend planned (in neither set) is **not** repaired:
   whether the platform has it is unknown, and when to resend is an operator's call. It is
   alerted.
@@ -33,8 +37,10 @@ from typing import Any
 import redis
 
 from notifier import names
+from notifier.delivery.deliverer import failure_alert
 from notifier.logging import get_logger
 from notifier.models import parse_send_at
+from notifier.planning.catalog import Catalog, load_catalog
 from notifier.settings import Settings
 from notifier.store import (
     CALLBACK,
@@ -53,7 +59,7 @@ LOCK = names.KEY_PREFIX + "sweep:lock"
 SCAN_COUNT = 1000
 FIELDS = ("status", "send_at", "case_id", "kind", "reason", "last_error", "channel",
           "recipient", "handed_over", "attempts")
-REPAIRS = ("due", "lease", "callback")  # what the stats' ``swept|<what>`` count
+REPAIRS = ("due", "lease", "callback", "alert")  # what the stats' ``swept|<what>`` count
 
 
 def _script(name: str) -> str:
@@ -152,8 +158,10 @@ class SweepReport:
 
 
 class Sweeper:
-    def __init__(self, store: Store, clock: Any, settings: Settings) -> None:
+    def __init__(self, store: Store, clock: Any, settings: Settings,
+                 catalog: Catalog | None = None) -> None:
         self.store = store
+        self.catalog = catalog or load_catalog(settings.letters_dir)
         self.redis: Any = store.redis
         self.clock = clock
         self.lease = timedelta(seconds=settings.lease_seconds)
@@ -191,6 +199,7 @@ class Sweeper:
                               args=[item, now.timestamp()]):
                 repaired["callback"] += 1
                 log.warning("sweeper.repaired", callback=item, repair="callback")
+        repaired["alert"] = self._alert_dead(found, now)
         unrepaired = [{"what": "uncertain_without_resend", "letter_id": row["letter_id"],
                        "case_id": row["case_id"] or ""} for row in found.unresolved]
         for entry in unrepaired:
@@ -199,6 +208,26 @@ class Sweeper:
         report = SweepReport(now, repaired, unrepaired, found.letters_scanned)
         self.redis.set(LAST, json.dumps(report.as_json()))
         return report
+
+
+    def _alert_dead(self, found: Survey, now: datetime) -> int:
+        """Plan the caseworker's alert of each dead letter that has none; how many."""
+        dead = self.store.letters(row["letter_id"] for row in found.dead)
+        alerts = [alert for letter in dead.values()
+                  if (alert := failure_alert(self.catalog, letter,
+                                             letter.reason or "dead", now)) is not None]
+        with self.redis.pipeline(transaction=False) as pipe:
+            for alert in alerts:
+                pipe.exists(LETTER + alert.letter_id)
+            known = pipe.execute()
+        planned = 0
+        for alert, exists in zip(alerts, known, strict=True):
+            if not exists and self.store.add_letter(alert, now, why="alert_planned",
+                                                    audit={"by": "sweeper"}):
+                planned += 1
+                self.redis.hincrby(STATS, "swept|alert", 1)
+                log.warning("sweeper.repaired", letter_id=alert.cause, repair="alert")
+        return planned
 
 
 def last_report(store: Store) -> dict[str, Any] | None:

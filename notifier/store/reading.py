@@ -37,6 +37,10 @@ class Reads(StoreBase):
         ids = sorted(m.decode() for m in self.redis.zrange(self.case_letters_key(case_id), 0, -1))
         return self._letters(self.redis, ids)
 
+    def letters(self, ids: Iterable[str]) -> dict[str, Letter]:
+        """These letters (one pipelined read), by id; unknown ids are left out."""
+        return self._letters(self.redis, ids)
+
     def _letters(self, client: Any, ids: Iterable[str]) -> dict[str, Letter]:
         pipe = client.pipeline(transaction=False) if client is self.redis else None
         ids = list(ids)

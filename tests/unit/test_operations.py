@@ -181,8 +181,9 @@ def test_replay_through_the_page_sends_dead_callbacks_again_and_audits(api: Api)
 
 def test_sweeper_repairs_each_stranded_state_exactly_once(api: Api) -> None:
     """Strand a scheduled letter (due entry deleted), a queued one (lease dropped) and a
-    callback item (due entry dropped): one sweep repairs each, a second sweep finds
-    nothing, the counters say 1 each, and every letter is then sent exactly once."""
+    callback item (due entry dropped), and kill a letter without its alert: one sweep
+    repairs each, a second sweep finds nothing, the counters say 1 each, and every
+    letter is then sent exactly once."""
     runtime = api.runtime
     sweeper = Sweeper(runtime.store, runtime.clock, runtime.settings)
     letters = sorted((x for x in runtime.store.case_letters(CASE).values()
@@ -198,10 +199,11 @@ def test_sweeper_repairs_each_stranded_state_exactly_once(api: Api) -> None:
     [item] = [i.decode() for i in runtime.client.zrange(CALLBACKS_DUE, 0, -1)]
     runtime.client.zrem(CALLBACKS_DUE, item)
     report = sweeper.sweep()
-    assert report.repaired == {"due": 1, "lease": 1, "callback": 1}
-    assert sweeper.sweep().repaired == {"due": 0, "lease": 0, "callback": 0}
+    assert report.repaired == {"due": 1, "lease": 1, "callback": 1, "alert": 1}
+    assert sweeper.sweep().repaired == {"due": 0, "lease": 0, "callback": 0, "alert": 0}
     stats = runtime.store.stats()
-    assert (stats["swept|due"], stats["swept|lease"], stats["swept|callback"]) == (1, 1, 1)
+    assert (stats["swept|due"], stats["swept|lease"], stats["swept|callback"],
+            stats["swept|alert"]) == (1, 1, 1, 1)
     assert runtime.client.zscore(CALLBACKS_DUE, item) is not None
     # past both send times and the fresh lease
     api.clock.set(max(api.clock.now(), second.send_at) + timedelta(minutes=6))
@@ -254,3 +256,33 @@ def test_too_many_attempts_is_audited_alerted_and_reported(api: Api) -> None:
     types = [(outbox.item(i) or {}).get("type") for i in outbox.letter_items(letter.letter_id)]
     assert "letter.dead" in types
     assert any(k.startswith("dead|") for k in runtime.store.stats())
+
+
+def test_a_letter_dead_from_its_take_gets_its_alert_from_the_sweeper_once(api: Api) -> None:
+    """Given a letter the take marked dead for too many attempts, whose worker died before
+    planning the caseworker's alert, when the sweeper runs, then it plans that alert
+    under the id the worker would have used (an audit entry says by whom), once: a second
+    sweep and the worker's own late attempt plan no second one."""
+    runtime = api.runtime
+    now = api.clock.now()
+    claimed = [runtime.store.letter(i)
+               for i in runtime.store.claim_due(now, now + timedelta(minutes=5), 1000)]
+    letter = next(x for x in claimed if x and x.recipient is not Recipient.CASEWORKER)
+    runtime.client.hset(f"notifier:letter:{letter.letter_id}", "attempts",
+                        runtime.settings.max_attempts)
+    status, _ = runtime.store.begin_send(letter.letter_id, now + timedelta(minutes=5),
+                                         runtime.settings.max_attempts, now=now)
+    assert status is Status.DEAD  # and the worker died here, before planning the alert
+    sweeper = Sweeper(runtime.store, runtime.clock, runtime.settings)
+    assert sweeper.sweep().repaired["alert"] == 1
+    assert sweeper.sweep().repaired["alert"] == 0
+    dead = runtime.store.letter(letter.letter_id)
+    expected = failure_alert(runtime.renderer.catalog, dead, "too many attempts", now)  # type: ignore[arg-type]
+    assert expected is not None
+    assert not runtime.store.add_letter(expected, now, why="alert_planned")  # the same id
+    alerts = [x for x in runtime.store.case_letters(CASE).values()
+              if x.kind == "delivery_failed" and x.cause == letter.letter_id]
+    assert [x.letter_id for x in alerts] == [expected.letter_id]
+    assert alerts[0].params["failed_reason"] == "too many attempts"
+    assert any(e["what"] == "alert_planned" and e.get("by") == "sweeper"
+               for e in runtime.store.audit(CASE))
