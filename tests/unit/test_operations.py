@@ -5,7 +5,7 @@ certificate's expiry, and begin_send's too-many-attempts path audited and alerte
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import fakeredis
@@ -235,16 +235,21 @@ def test_sweeper_alerts_an_uncertain_letter_without_a_resend(api: Api) -> None:
     assert "notifier_sweeper_unrepaired 1.0" in metrics
 
 
-def test_too_many_attempts_is_audited_alerted_and_reported(api: Api) -> None:
-    """begin_send's too-many-attempts path: dead with an audit entry, the caseworker's
-    delivery_failed alert planned, a letter.dead callback and the dead counter."""
-    runtime = api.runtime
-    now = api.clock.now()
+def at_its_last_attempt(runtime: Runtime, now: datetime) -> Letter:
+    """A claimed citizen or employer letter whose next take is one attempt too many."""
     claimed = [runtime.store.letter(i)
                for i in runtime.store.claim_due(now, now + timedelta(minutes=5), 1000)]
     letter = next(x for x in claimed if x and x.recipient is not Recipient.CASEWORKER)
     runtime.client.hset(f"notifier:letter:{letter.letter_id}", "attempts",
                         runtime.settings.max_attempts)
+    return letter
+
+
+def test_too_many_attempts_is_audited_alerted_and_reported(api: Api) -> None:
+    """begin_send's too-many-attempts path: dead with an audit entry, the caseworker's
+    delivery_failed alert planned, a letter.dead callback and the dead counter."""
+    runtime, now = api.runtime, api.clock.now()
+    letter = at_its_last_attempt(runtime, now)
     assert runtime.deliverer.deliver(letter.letter_id) is Status.DEAD
     [entry] = [e for e in runtime.store.audit(CASE)
                if e["what"] == "dead" and e.get("letter_id") == letter.letter_id]
@@ -263,13 +268,8 @@ def test_a_letter_dead_from_its_take_gets_its_alert_from_the_sweeper_once(api: A
     planning the caseworker's alert, when the sweeper runs, then it plans that alert
     under the id the worker would have used (an audit entry says by whom), once: a second
     sweep and the worker's own late attempt plan no second one."""
-    runtime = api.runtime
-    now = api.clock.now()
-    claimed = [runtime.store.letter(i)
-               for i in runtime.store.claim_due(now, now + timedelta(minutes=5), 1000)]
-    letter = next(x for x in claimed if x and x.recipient is not Recipient.CASEWORKER)
-    runtime.client.hset(f"notifier:letter:{letter.letter_id}", "attempts",
-                        runtime.settings.max_attempts)
+    runtime, now = api.runtime, api.clock.now()
+    letter = at_its_last_attempt(runtime, now)
     status, _ = runtime.store.begin_send(letter.letter_id, now + timedelta(minutes=5),
                                          runtime.settings.max_attempts, now=now)
     assert status is Status.DEAD  # and the worker died here, before planning the alert
