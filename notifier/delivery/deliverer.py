@@ -83,7 +83,7 @@ class Deliverer:
         if status is Status.UNCERTAIN and attempts < 0:
             return self._taken_over_uncertain(letter_id, now, bound)
         if status is Status.DEAD and attempts > 0:  # this take found too many attempts
-            return self._dead_from_attempts(letter_id, now, bound)
+            return self._dead_from_attempts(taken.letter, now, bound)
         # attempts == 0: not taken. A letter another worker is sending right now also
         # reports 'sending' (a duplicate message); only the worker that took it may send.
         if status is not Status.SENDING or attempts == 0:
@@ -293,10 +293,11 @@ class Deliverer:
         log.error("letter.dead", reason=reason)
         return Status.DEAD
 
-    def _dead_from_attempts(self, letter_id: str, now: datetime, log: Any) -> Status:
+    def _dead_from_attempts(self, letter: Letter | None, now: datetime, log: Any) -> Status:
         """Issue 13: begin_send marked it dead (with its audit entry and callback); the
-        caseworker is alerted and the error logged as on every other way to dead."""
-        letter = self.store.letter(letter_id)
+        caseworker is alerted and the error logged as on every other way to dead. The
+        letter is as the take left it, so an operator's retry meanwhile cannot give this
+        alert the id of the next death's."""
         if letter is not None:
             alert = failure_alert(self.catalog, letter, "too many attempts", now)
             if alert is not None:

@@ -2,22 +2,20 @@
 
 The plain-text variant (``render.html_to_text``) and the PDF's Typst markup
 (``pdf_typst.to_typst``) both read the letter's HTML. libxml2's HTML parser (lxml) builds
-the tree in C, three times faster than ``html.parser`` did it in Python, and the last few
-trees are kept (by the HTML string), so a PDF letter's HTML is parsed once, not twice. The
-trees are shared: callers only read them.
+the tree in C, three times faster than ``html.parser`` did it in Python. The renderer
+parses a letter once and hands the tree on with it (``Rendered.tree``), so a PDF letter is
+not parsed again for its PDF; no tree outlives its letter. Callers only read a tree.
+lxml is pinned: the PDF's bytes (whose SHA-256 is kept) follow the tree it builds.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from lxml import etree
 
 SPACE = re.compile(r"[ \t\n\r\f]+")
-# A worker thread renders one letter at a time; a few per thread is plenty.
-CACHED_TREES = 32
 
 
 @dataclass
@@ -46,7 +44,6 @@ class Parsed:
     lang: str
 
 
-@lru_cache(maxsize=CACHED_TREES)
 def parse(html: str) -> Parsed:
     """The tree under a ``#root`` node (comments and the doctype left out, character
     references resolved, whitespace kept as written), with <title> and <html lang>."""

@@ -57,7 +57,7 @@ class PdfRenderer:
         import typst
 
         try:
-            source = self.layout + to_typst(rendered.html, rendered.title)
+            source = self.layout + to_typst(rendered.html, rendered.title, rendered.tree)
         except RenderError as exc:
             raise RenderError(f"{rendered.kind}: PDF rendering failed: {exc}") from None
         with self._lock:

@@ -29,10 +29,10 @@ _KNOWN = {"html", "p", "li", "br", *_AREAS, *_HEADINGS, *_LISTS, *_INLINE, *_IGN
 _KEEP_WITH_PREVIOUS = {"underskrift"}
 
 
-def parse(html: str) -> Parsed:
-    """The letter's tree (shared with the text variant: html_tree), refusing any element
-    outside the small set the templates use."""
-    parsed = html_tree.parse(html)
+def parse(html: str, parsed: Parsed | None = None) -> Parsed:
+    """The letter's tree (``parsed`` if the renderer made it already: html_tree), refusing
+    any element outside the small set the templates use."""
+    parsed = parsed or html_tree.parse(html)
     unsupported = parsed.root.tags() - _KNOWN - {"#root"}
     if unsupported:
         names = ", ".join(f"<{tag}>" for tag in sorted(unsupported))
@@ -173,10 +173,11 @@ def _keep_signature(pieces: list[tuple[Node | None, str]]) -> list[str]:
     return out
 
 
-def to_typst(html: str, fallback_title: str) -> str:
-    """The Typst document for a letter's HTML: the layout's ``letter`` show rule over the
-    converted body. The title is the HTML's <title> (the visible heading), else its <h1>."""
-    parsed = parse(html)
+def to_typst(html: str, fallback_title: str, tree: Parsed | None = None) -> str:
+    """The Typst document for a letter's HTML (``tree``: its tree, if parsed already): the
+    layout's ``letter`` show rule over the converted body. The title is the HTML's <title>
+    (the visible heading), else its <h1>."""
+    parsed = parse(html, tree)
     title = parsed.title or heading_text(parsed.root) or fallback_title
     body = _Writer().element(parsed.root, in_print_links=False)
     return (f"#show: letter.with(title: {string(title)}, lang: {string(parsed.lang or 'da')})\n"

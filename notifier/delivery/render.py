@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ import jinja2
 import jinja2.meta
 from babel.dates import format_date, format_time
 
-from notifier.delivery.html_tree import Node
+from notifier.delivery.html_tree import Node, Parsed
 from notifier.delivery.html_tree import parse as parse_html
 from notifier.errors import RenderError
 from notifier.planning.catalog import Catalog
@@ -33,6 +33,8 @@ class Rendered:
     html: str
     text: str
     template_version: str | None = None  # issue 14: hash of the templates used
+    # Issue 16: the HTML's tree, parsed once for the text; the PDF reuses it.
+    tree: Parsed | None = field(default=None, compare=False, repr=False)
 
 
 class Renderer:
@@ -67,8 +69,9 @@ class Renderer:
             raise RenderError(f"{name}: undefined variable: {exc.message}") from None
         except jinja2.TemplateError as exc:
             raise RenderError(f"{name}: {exc}") from None
-        return Rendered(kind=kind, title=entry.title, html=html, text=html_to_text(html),
-                        template_version=self.template_version(kind))
+        tree = parse_html(html)
+        return Rendered(kind=kind, title=entry.title, html=html, text=tree_to_text(tree),
+                        template_version=self.template_version(kind), tree=tree)
 
     def template_version(self, kind: str) -> str:
         """Issue 14: a hash of ``<kind>.html`` and every template it extends or includes,
@@ -196,6 +199,10 @@ class _TextExtractor:
 
 
 def html_to_text(html: str) -> str:
+    return tree_to_text(parse_html(html))
+
+
+def tree_to_text(tree: Parsed) -> str:
     extractor = _TextExtractor()
-    extractor.walk(parse_html(html).root)
+    extractor.walk(tree.root)
     return extractor.text()

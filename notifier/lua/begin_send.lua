@@ -11,7 +11,8 @@
 -- 'uncertain' instead and waits for its PKO_PostStatus until ARGV[4] (issue 12); the
 -- caller that made it so gets attempts -1 (and writes the audit entry).
 -- Issue 16: a take also returns the letter's fields and its case's JSON (ARGV[10] is the
--- case key prefix), so the worker needs no further round trip to start rendering.
+-- case key prefix), so the worker needs no further round trip to start rendering; a take
+-- that made the letter dead returns its fields.
 local status = redis.call('HGET', KEYS[1], 'status')
 local retake = status == 'sending' and redis.call('HGET', KEYS[1], 'retake') == '1'
 local resend = status == 'uncertain' and redis.call('HGET', KEYS[1], 'resend') == '1'
@@ -42,7 +43,8 @@ if attempts > tonumber(ARGV[3]) then
     local case_id = redis.call('HGET', KEYS[1], 'case_id')
     redis.call('RPUSH', ARGV[8] .. case_id, ARGV[9] .. what[1] .. '"}')
   end
-  return {'dead', attempts}
+  -- The letter as this take left it: its alert is derived from it (retries included).
+  return {'dead', attempts, redis.call('HGETALL', KEYS[1])}
 end
 redis.call('HSET', KEYS[1], 'status', 'sending')
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])

@@ -19,7 +19,7 @@ from notifier.api.errors import NotFoundError
 from notifier.errors import ConflictError
 from notifier.logging import get_logger, redact_text
 from notifier.operations.certificate import certificate_expiry
-from notifier.operations.sweeper import last_report, survey
+from notifier.operations.sweeper import REPAIRS, last_report, survey
 from notifier.records.callbacks import CallbackOutbox
 from notifier.store import DUE, LETTER, STATS, Store
 
@@ -113,7 +113,7 @@ def dead_callback_ids(store: Store) -> list[str]:
 
 def repairs_total(store: Store) -> dict[str, float]:
     stats = store.stats()
-    return {what: stats.get(f"swept|{what}", 0.0) for what in ("due", "lease", "callback")}
+    return {what: stats.get(f"swept|{what}", 0.0) for what in REPAIRS}
 
 
 def _row(row: dict[str, Any]) -> dict[str, Any]:

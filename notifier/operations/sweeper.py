@@ -10,10 +10,10 @@ thousand keys at a time; the operations page shows the same survey) and classifi
   a fresh lease, so the reaper hands it on after that like any expired lease;
 - a callback item neither delivered nor dead and in neither outbox set would never be
   sent: repaired, due again now (``lua/sweep_callback.lua``);
-- a ``dead`` citizen or employer letter whose caseworker alert was never planned (the
-  take marked it dead for too many attempts, and its worker died before planning the
-  alert) gets its ``delivery_failed`` alert, under the id the worker would have given it,
-  so an alert planned already is never doubled;
+- a letter the take marked ``dead`` for too many attempts whose worker died before
+  planning the caseworker's alert gets its ``delivery_failed`` alert, under the id the
+  worker would have given it (an alert planned already is never doubled), only while the
+  letter is still dead as read;
 - an ``uncertain`` letter with no resend planned (in neither set) is **not** repaired:
   whether the platform has it is unknown, and when to resend is an operator's call. It is
   alerted.
@@ -39,7 +39,7 @@ import redis
 from notifier import names
 from notifier.delivery.deliverer import failure_alert
 from notifier.logging import get_logger
-from notifier.models import parse_send_at
+from notifier.models import Status, parse_send_at
 from notifier.planning.catalog import Catalog, load_catalog
 from notifier.settings import Settings
 from notifier.store import (
@@ -59,6 +59,7 @@ LOCK = names.KEY_PREFIX + "sweep:lock"
 SCAN_COUNT = 1000
 FIELDS = ("status", "send_at", "case_id", "kind", "reason", "last_error", "channel",
           "recipient", "handed_over", "attempts")
+TOO_MANY_ATTEMPTS = "too many attempts"  # the reason begin_send.lua gives
 REPAIRS = ("due", "lease", "callback", "alert")  # what the stats' ``swept|<what>`` count
 
 
@@ -211,22 +212,22 @@ class Sweeper:
 
 
     def _alert_dead(self, found: Survey, now: datetime) -> int:
-        """Plan the caseworker's alert of each dead letter that has none; how many."""
-        dead = self.store.letters(row["letter_id"] for row in found.dead)
-        alerts = [alert for letter in dead.values()
-                  if (alert := failure_alert(self.catalog, letter,
-                                             letter.reason or "dead", now)) is not None]
-        with self.redis.pipeline(transaction=False) as pipe:
-            for alert in alerts:
-                pipe.exists(LETTER + alert.letter_id)
-            known = pipe.execute()
+        """Plan the caseworker's alert of each letter the take made dead (too many
+        attempts) that has none; how many. Only such a letter can lack one: every other way
+        to dead stores the alert first. Each is planned only if the letter is still dead
+        as read (an operator may retry it meanwhile) and the alert is new."""
+        candidates = [row["letter_id"] for row in found.dead
+                      if row["reason"] == TOO_MANY_ATTEMPTS]
         planned = 0
-        for alert, exists in zip(alerts, known, strict=True):
-            if not exists and self.store.add_letter(alert, now, why="alert_planned",
-                                                    audit={"by": "sweeper"}):
+        for letter in self.store.letters(candidates).values():
+            if letter.status is not Status.DEAD or letter.kind not in self.catalog.kinds:
+                continue
+            alert = failure_alert(self.catalog, letter, TOO_MANY_ATTEMPTS, now)
+            if alert is not None and self.store.add_alert_if_dead(
+                    letter, alert, now, why="alert_planned", audit={"by": "sweeper"}):
                 planned += 1
                 self.redis.hincrby(STATS, "swept|alert", 1)
-                log.warning("sweeper.repaired", letter_id=alert.cause, repair="alert")
+                log.warning("sweeper.repaired", letter_id=letter.letter_id, repair="alert")
         return planned
 
 

@@ -163,4 +163,5 @@ def paper_copy(failed: Letter, now: datetime) -> Letter | None:
         failed, letter_id=derive_letter_id(failed.case_id, failed.letter_id, "paper_resend"),
         channel=ChannelName.PRINT, send_at=now, status=Status.SCHEDULED, cause=failed.letter_id,
         cancelled_by=None, sent_at=None, attempts=0, reason=None, receipt=None,
-        receipt_status=None, receipt_at=None, last_error=None, handed_over=None, resends=0)
+        receipt_status=None, receipt_at=None, last_error=None, handed_over=None, resends=0,
+        retries=0)

@@ -80,14 +80,15 @@ class StoreBase:
                                json.dumps(dict(detail), ensure_ascii=False)], client=pipe)
 
     def _write_once(self, key: str, done: Callable[[Any], bool],
-                    write: Callable[[Any], None]) -> bool:
-        """WATCH ``key``; unless ``done`` (read on the watching pipe) says it is already so,
-        ``write`` in one MULTI/EXEC. True if written; retried if ``key`` changed meanwhile."""
+                    write: Callable[[Any], None], *also: str) -> bool:
+        """WATCH ``key`` (and ``also``); unless ``done`` (read on the watching pipe) says it
+        is already so, ``write`` in one MULTI/EXEC. True if written; retried if a watched
+        key changed meanwhile."""
         pipe: Any
         with self.redis.pipeline() as pipe:
             for _ in range(MAX_APPLY_RETRIES):
                 try:
-                    pipe.watch(key)
+                    pipe.watch(key, *also)
                     if done(pipe):
                         pipe.unwatch()
                         return False

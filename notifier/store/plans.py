@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -178,10 +178,28 @@ class Plans(Reads):
         Only a new letter id is written: a retried request (same derived id) must not
         reset a letter that has meanwhile been claimed or sent. False if it existed.
         """
+        return self._write_once(LETTER + letter.letter_id,
+                                lambda pipe: bool(pipe.exists(LETTER + letter.letter_id)),
+                                self._planned(letter, now, why, audit))
+
+    def add_alert_if_dead(self, dead: Letter, alert: Letter, now: datetime, *, why: str,
+                          audit: Mapping[str, Any] | None = None) -> bool:
+        """Persist ``alert`` only if ``dead`` is still dead as it was read (not retried
+        since: same ``retries``) and the alert is new, in one optimistic step (issue 13's
+        sweeper). False if not written."""
+        def settled(pipe: Any) -> bool:
+            status, retries = pipe.hmget(LETTER + dead.letter_id, "status", "retries")
+            return (status != Status.DEAD.value.encode() or int(retries or 0) != dead.retries
+                    or bool(pipe.exists(LETTER + alert.letter_id)))
+
+        return self._write_once(LETTER + alert.letter_id, settled,
+                                self._planned(alert, now, why, audit), LETTER + dead.letter_id)
+
+    def _planned(self, letter: Letter, now: datetime, why: str,
+                 audit: Mapping[str, Any] | None) -> Callable[[Any], None]:
         def write(pipe: Any) -> None:
             self._write_letter(pipe, letter)
             pipe.rpush(self.audit_key(letter.case_id), audit_entry(
                 now, why, letter_id=letter.letter_id, kind=letter.kind, **(audit or {})))
 
-        return self._write_once(LETTER + letter.letter_id,
-                                lambda pipe: bool(pipe.exists(LETTER + letter.letter_id)), write)
+        return write

@@ -33,7 +33,8 @@ from notifier.store.reading import Reads
 @dataclass(frozen=True)
 class Take:
     """What a worker's take found: ``status`` and ``attempts`` as ``begin_send`` reports
-    them, and, when the letter was taken, the letter and its case (None if it has none)."""
+    them; when the letter was taken, the letter and its case (None if it has none); when
+    this take made it dead, the letter."""
 
     status: Status | None
     attempts: int
@@ -92,7 +93,7 @@ class Sending(Reads):
         fields = reply[2]
         letter = Letter.from_hash(letter_id, decode_hash(dict(zip(fields[::2], fields[1::2],
                                                                   strict=True))))
-        case = CaseState.model_validate_json(reply[3]) if reply[3] else None
+        case = CaseState.model_validate_json(reply[3]) if len(reply) > 3 and reply[3] else None
         return Take(status, int(reply[1]), letter, case)
 
     def transition(

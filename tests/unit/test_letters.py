@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import json
 import os
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -19,6 +20,8 @@ import pytest
 
 from notifier.calendar import DanishCalendar
 from notifier.delivery.context import jobcenter_context
+from notifier.delivery.pdf import sha256
+from notifier.delivery.pdf_typst import to_typst
 from notifier.delivery.render import Rendered, Renderer
 from notifier.errors import RenderError
 from notifier.identifiers import looks_like_cpr
@@ -355,6 +358,29 @@ def test_golden_text(renderer: Renderer, kind: str) -> None:
                                         text.splitlines(keepends=True),
                                         f"golden/{kind}.txt", f"{kind}.html rendered now"))
     assert text == golden, f"the wording of {kind} changed (UPDATE_GOLDEN=1 accepts it):\n{diff}"
+
+
+TYPST_GOLDEN = GOLDEN_DIR / "typst-sha256.json"
+
+
+def test_golden_typst_markup(renderer: Renderer) -> None:
+    """Issue 16: the Typst markup of each citizen letter's sample (what its PDF is made
+    from) has its reviewed SHA-256. A change of lxml, of the HTML-to-Typst conversion or
+    of a template changes the PDF's bytes, and the SHA-256 kept for every sent PDF would
+    no longer match a rebuild (aktindsigt, retention's archive): this makes it a
+    reviewed change, never a silent one."""
+    hashes = {kind: sha256(to_typst(r.html, r.title).encode())
+              for kind in CITIZEN_KINDS for r in [render(renderer, kind)]}
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        TYPST_GOLDEN.write_text(json.dumps(hashes, indent=1, sort_keys=True) + "\n",
+                                encoding="utf-8")
+        return
+    assert TYPST_GOLDEN.is_file(), f"{TYPST_GOLDEN} missing; run with UPDATE_GOLDEN=1"
+    golden = json.loads(TYPST_GOLDEN.read_text(encoding="utf-8"))
+    changed = sorted(k for k in hashes.keys() | golden.keys() if hashes.get(k) != golden.get(k))
+    assert not changed, (f"the Typst markup (so the PDF bytes) of {changed} changed; "
+                         "UPDATE_GOLDEN=1 accepts it, but PDFs already sent would then fail "
+                         "their kept SHA-256 when rebuilt")
 
 
 def test_every_golden_file_belongs_to_a_letter_kind() -> None:

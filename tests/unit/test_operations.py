@@ -181,9 +181,10 @@ def test_replay_through_the_page_sends_dead_callbacks_again_and_audits(api: Api)
 
 def test_sweeper_repairs_each_stranded_state_exactly_once(api: Api) -> None:
     """Strand a scheduled letter (due entry deleted), a queued one (lease dropped) and a
-    callback item (due entry dropped), and kill a letter without its alert: one sweep
-    repairs each, a second sweep finds nothing, the counters say 1 each, and every
-    letter is then sent exactly once."""
+    callback item (due entry dropped): one sweep repairs each, a second sweep finds
+    nothing, the counters say 1 each, and every letter is then sent exactly once. The
+    letter killed with a transport's reason gets no alert from the sweeper (every way to
+    dead but the take's plans its alert first)."""
     runtime = api.runtime
     sweeper = Sweeper(runtime.store, runtime.clock, runtime.settings)
     letters = sorted((x for x in runtime.store.case_letters(CASE).values()
@@ -199,11 +200,10 @@ def test_sweeper_repairs_each_stranded_state_exactly_once(api: Api) -> None:
     [item] = [i.decode() for i in runtime.client.zrange(CALLBACKS_DUE, 0, -1)]
     runtime.client.zrem(CALLBACKS_DUE, item)
     report = sweeper.sweep()
-    assert report.repaired == {"due": 1, "lease": 1, "callback": 1, "alert": 1}
+    assert report.repaired == {"due": 1, "lease": 1, "callback": 1, "alert": 0}
     assert sweeper.sweep().repaired == {"due": 0, "lease": 0, "callback": 0, "alert": 0}
     stats = runtime.store.stats()
-    assert (stats["swept|due"], stats["swept|lease"], stats["swept|callback"],
-            stats["swept|alert"]) == (1, 1, 1, 1)
+    assert (stats["swept|due"], stats["swept|lease"], stats["swept|callback"]) == (1, 1, 1)
     assert runtime.client.zscore(CALLBACKS_DUE, item) is not None
     # past both send times and the fresh lease
     api.clock.set(max(api.clock.now(), second.send_at) + timedelta(minutes=6))
@@ -286,3 +286,20 @@ def test_a_letter_dead_from_its_take_gets_its_alert_from_the_sweeper_once(api: A
     assert alerts[0].params["failed_reason"] == "too many attempts"
     assert any(e["what"] == "alert_planned" and e.get("by") == "sweeper"
                for e in runtime.store.audit(CASE))
+
+
+def test_the_sweeper_plans_no_alert_for_a_letter_retried_meanwhile(api: Api) -> None:
+    """Given a letter dead from its take and read by the sweeper's survey, when an
+    operator retries it before the sweeper plans the alert, then the alert is not
+    planned: the letter is no longer dead as read."""
+    runtime, now = api.runtime, api.clock.now()
+    letter = at_its_last_attempt(runtime, now)
+    runtime.store.begin_send(letter.letter_id, now + timedelta(minutes=5),
+                             runtime.settings.max_attempts, now=now)
+    as_read = runtime.store.letter(letter.letter_id)
+    assert as_read is not None and as_read.status is Status.DEAD
+    api.client.post(f"/operations/letters/{letter.letter_id}/retry", headers=OPERATOR)
+    alert = failure_alert(runtime.renderer.catalog, as_read, "too many attempts", now)
+    assert alert is not None
+    assert not runtime.store.add_alert_if_dead(as_read, alert, now, why="alert_planned")
+    assert runtime.store.letter(alert.letter_id) is None
