@@ -34,6 +34,7 @@ from notifier.clock import Clock
 from notifier.errors import InputError
 from notifier.identifiers import mask_cpr
 from notifier.intake.plaintext import control_problem
+from notifier.store.replication import Durability
 
 if TYPE_CHECKING:
     from notifier.runtime import Runtime
@@ -87,9 +88,10 @@ def check_purpose(purpose: str | None) -> str | None:
 
 class AccessLog:
     def __init__(self, client: redis.Redis, clock: Clock, *, retention_days: int,
-                 coalesce_seconds: int = 0) -> None:
+                 coalesce_seconds: int = 0, durability: Durability | None = None) -> None:
         self.redis: Any = client
         self.clock = clock
+        self.durability = durability or Durability()
         self.retention = timedelta(days=retention_days)
         self.coalesce = timedelta(seconds=coalesce_seconds)
         self._append = self.redis.register_script(_APPEND)
@@ -109,13 +111,17 @@ class AccessLog:
             entry["letter_id"] = letter_id
         entry = {key: mask_cpr(value, MASK) for key, value in entry.items()}
         user_key = USER_KEY + entry["principal"]
-        if self.coalesce and self._repeats(user_key, entry, now):
-            return entry
         case_key = (ARCHIVE_KEY if archived else CASE_KEY) + entry["case_id"]
-        self._append(keys=[case_key, user_key],
-                     args=[json.dumps(entry, separators=(",", ":"), ensure_ascii=False),
-                           _stamp(now - self.retention),
-                           max(int(self.retention.total_seconds()), 1)])
+        if not (self.coalesce and self._repeats(user_key, entry, now)):
+            self._append(keys=[case_key, user_key],
+                         args=[json.dumps(entry, separators=(",", ":"), ensure_ascii=False),
+                               _stamp(now - self.retention),
+                               max(int(self.retention.total_seconds()), 1)])
+        # Issue 15: nothing is shown until the entry is on the replicas (NotReplicated, a
+        # Redis timeout: 503), or a failover could lose the record of a read that happened.
+        # A coalesced repeat confirms the entry it repeats: its own first read may have
+        # been refused for want of a replica.
+        self.durability.confirm(self.redis, [case_key, user_key])
         return entry
 
     def _repeats(self, user_key: str, entry: dict[str, str], now: datetime) -> bool:
@@ -163,7 +169,8 @@ def access_log(runtime: Runtime) -> AccessLog:
     settings = runtime.settings
     return AccessLog(runtime.client, runtime.clock,
                      retention_days=settings.access_log_retention_days,
-                     coalesce_seconds=settings.access_log_coalesce_seconds)
+                     coalesce_seconds=settings.access_log_coalesce_seconds,
+                     durability=runtime.store.durability)
 
 
 def cli_user() -> str:

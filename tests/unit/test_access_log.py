@@ -87,6 +87,21 @@ def test_case_read_through_the_api_is_logged_with_who_when_and_purpose(api: Api)
     assert user == [expected]
 
 
+def test_a_read_whose_entry_no_replica_confirms_shows_nothing(api: Api) -> None:
+    """Given a replica to confirm and none answering, GET /cases/{id} answers 503 and
+    shows no case data: a read is never shown without a durable record of it."""
+    from notifier.store.replication import Durability, NotReplicated
+
+    class NoReplica(Durability):
+        def confirm(self, client: Any, keys: Any, field: Any = None, value: Any = None) -> None:
+            raise NotReplicated("0 of 1 replicas confirmed the write within 1 s")
+
+    api.runtime.store.durability = NoReplica(1)
+    response = api.client.get(f"/cases/{CASE}", headers=CASEWORKER)
+    assert response.status_code == 503
+    assert "letters" not in response.json() and "Mette Hansen" not in response.text
+
+
 def test_purpose_header_and_no_purpose(api: Api) -> None:
     """The purpose may come as the X-Purpose header; without one the field is absent."""
     api.client.get(f"/cases/{CASE}", headers={**CASEWORKER, "X-Purpose": "aktindsigt"})

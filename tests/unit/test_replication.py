@@ -222,3 +222,22 @@ def test_a_batch_repeating_an_event_id_is_confirmed() -> None:
     client = ScriptedClient([1, 7, 1])
     Durability(1, 1.0).confirm(client, ["notifier:event:a", "notifier:event:a"])
     assert client.pipelines[0].commands[0] == ("exists", "notifier:event:a")
+
+
+def test_a_read_waits_for_its_access_log_entry_on_the_replicas(runtime: Runtime) -> None:
+    """Given a replica to confirm, when a read's access-log entry cannot be confirmed,
+    then the read fails (NotReplicated: the API's 503) before anything is shown; read
+    again, the entry (coalesced with the first) is confirmed, for the case's list and the
+    reader's."""
+    from notifier.records.access_log import CASE_KEY, USER_KEY, Via, access_log
+
+    durability = runtime.store.durability
+    assert isinstance(durability, RecordingDurability)
+    log = access_log(runtime)
+    durability.fail.append("no replica")
+    with pytest.raises(NotReplicated):
+        log.record(principal="anna", role="caseworker", case_id="SDP-1", what="case",
+                   via=Via.API)
+    log.record(principal="anna", role="caseworker", case_id="SDP-1", what="case", via=Via.API)
+    assert durability.calls[-2:] == [([CASE_KEY + "SDP-1", USER_KEY + "anna"], None)] * 2
+    assert len(log.for_case("SDP-1")) == 1
