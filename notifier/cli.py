@@ -13,6 +13,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import redis
+
 from notifier.errors import ConfigError, InputError
 from notifier.logging import configure_logging, get_logger
 from notifier.settings import Settings, load_settings
@@ -20,6 +22,7 @@ from notifier.settings import Settings, load_settings
 log = get_logger("notifier.cli")
 EXIT_INPUT = 2
 EXIT_CONFIG = 3
+EXIT_UNAVAILABLE = 4  # Redis unreachable, or a write no replica confirmed (issue 15)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -40,6 +43,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"notifier: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        # One line for the operator, not a traceback; nothing was shown or promised.
+        print(f"notifier: Redis unavailable, nothing done or shown; try again: {exc}",
+              file=sys.stderr)
+        return EXIT_UNAVAILABLE
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -20,6 +20,7 @@ from notifier.cli import main
 from notifier.clock import SimulatedClock
 from notifier.identifiers import looks_like_cpr
 from notifier.records.access_log import CASE_KEY, USER_KEY, AccessLog, Via
+from notifier.store.replication import Durability, NotReplicated
 from tests.unit.test_api_helpers import (
     BASE,
     CASE,
@@ -46,6 +47,13 @@ NOT_READS = {
     ("POST", "/operations/letters/{letter_id}/retry"): "an action, in the audit trail",
     ("POST", "/ui/drift/letters/{letter_id}/retry"): "an action, in the audit trail",
 }
+
+
+class NoReplica(Durability):
+    """No replica confirms anything (issue 15): every confirmation fails."""
+
+    def confirm(self, client: Any, keys: Any, field: Any = None, value: Any = None) -> None:
+        raise NotReplicated("0 of 1 replicas confirmed the write within 1 s")
 
 
 @pytest.fixture
@@ -90,12 +98,6 @@ def test_case_read_through_the_api_is_logged_with_who_when_and_purpose(api: Api)
 def test_a_read_whose_entry_no_replica_confirms_shows_nothing(api: Api) -> None:
     """Given a replica to confirm and none answering, GET /cases/{id} answers 503 and
     shows no case data: a read is never shown without a durable record of it."""
-    from notifier.store.replication import Durability, NotReplicated
-
-    class NoReplica(Durability):
-        def confirm(self, client: Any, keys: Any, field: Any = None, value: Any = None) -> None:
-            raise NotReplicated("0 of 1 replicas confirmed the write within 1 s")
-
     api.runtime.store.durability = NoReplica(1)
     response = api.client.get(f"/cases/{CASE}", headers=CASEWORKER)
     assert response.status_code == 503
@@ -256,3 +258,15 @@ def test_cli_case_and_access_log_export(api: Api, monkeypatch: pytest.MonkeyPatc
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert [r["what"] for r in rows] == ["case_timeline", "access_log"]
     assert main(["access-log"]) == 2  # neither a case nor --user
+
+
+def test_cli_read_whose_entry_no_replica_confirms_shows_nothing(
+        api: Api, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Given no replica confirming, ``notifier case`` exits 4 with one line naming Redis
+    as unavailable (no traceback), and prints no case data."""
+    monkeypatch.setattr("notifier.api.commands.stored_runtime", lambda settings: api.runtime)
+    api.runtime.store.durability = NoReplica(1)
+    assert main(["case", CASE]) == 4
+    out, err = capsys.readouterr()
+    assert "Mette Hansen" not in out and CASE not in out
+    assert err.startswith("notifier: Redis unavailable") and "Traceback" not in err
