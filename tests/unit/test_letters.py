@@ -11,6 +11,7 @@ import copy
 import difflib
 import json
 import os
+import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -339,6 +340,23 @@ def test_missing_key_names_template_and_variable(renderer: Renderer) -> None:
     """A value the template reads but the context lacks is an error, never a blank."""
     with pytest.raises(RenderError, match=r"meeting_summons\.html: undefined variable.*address"):
         render(renderer, "meeting_summons", citizen__address=...)
+
+
+def test_the_form_states_the_deadline_the_rules_compute() -> None:
+    """information_form.html says the deadline in words ("Fristen er 8 dage ...") while
+    the rules compute its date. Every rule set a case can be planned under (the base and
+    each dated overlay) must give the form the number of days the letter states, or a
+    citizen would read one deadline in the sentence and another in the date."""
+    source = (LETTERS_DIR / "information_form.html").read_text("utf-8")
+    stated = {int(n) for n in re.findall(r"Fristen er (\d+) dage", source)}
+    assert stated, "the form no longer states its deadline in days: update this test"
+    rule_sets = [RULES, *(RULES.for_opening(o.effective_from) for o in RULES.overlays)]
+    for rules in rule_sets:
+        deadline = rules.letters["information_form"].deadline
+        assert deadline is not None and deadline.offset is not None
+        assert (str(deadline.offset.unit), {deadline.offset.n}) == ("days", stated), (
+            f"rules {rules.version}: the form's deadline is {deadline.offset}; the letter "
+            f"says {sorted(stated)} days")
 
 
 # --- golden files ------------------------------------------------------------------------------
