@@ -144,9 +144,6 @@ class Sending(Reads):
         # Issue 15: lost in a failover, the mark would let a retake resend at once.
         self.confirm_letter(letter_id, "handed_over", now.isoformat())
 
-    def save_document(self, letter_id: str, document: Mapping[str, str]) -> None:
-        self.redis.hset(DOC + letter_id, mapping=dict(document))
-
     def record_receipt(self, letter: Letter, fields: Mapping[str, str], now: datetime) -> bool:
         """Store a Digital Post business receipt on its letter, with an audit entry, once:
         False if the letter already holds exactly this receipt (a redelivered callback)."""
