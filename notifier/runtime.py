@@ -63,9 +63,22 @@ def redis_client(settings: Settings) -> redis.Redis:
         return sentinel_client(settings.redis_sentinels, settings.redis_sentinel_master,
                                settings.redis_db)
     if settings.redis_url is None:
-        return fakeredis.FakeRedis(server=fakeredis.FakeServer())
+        return embedded_client()
     return redis.Redis.from_url(settings.redis_url, health_check_interval=30,
                                 socket_timeout=10, socket_connect_timeout=5)
+
+
+def embedded_client() -> redis.Redis:
+    """The embedded store: an in-memory server (fakeredis) private to this process.
+
+    Connected once here, before any thread starts: fakeredis (2.41) creates a database
+    on the first connection to it outside its lock, so threads connecting at once (the
+    demo's worker and dispatcher) could each create their own, and one of them then wrote
+    where nobody else read: the demo lost its case under load in CI.
+    """
+    client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
+    client.ping()
+    return client
 
 
 def build_channels(settings: Settings, clock: Clock) -> dict[ChannelName, Channel]:
