@@ -21,14 +21,21 @@ thousand keys at a time; the operations page shows the same survey) and classifi
 Each repair is one atomic Lua step that re-checks the state, so a sweep racing a worker,
 another sweeper or the dispatcher changes nothing that moved on, and repeated sweeps
 repair a letter once. Repairs count in ``notifier:stats`` (``swept|due``, ``swept|lease``,
-``swept|callback``); the last sweep's report (``notifier:sweep:last``) names what it could
-not repair, for /metrics, the operations page and the alert rules; each finding is
-logged (``sweeper.repaired`` warning, ``sweeper.stranded`` error).
+``swept|callback``, ``swept|alert``); the last sweep's report (``notifier:sweep:last``)
+names what it could not repair, for /metrics, the operations page and the alert rules;
+each finding is logged (``sweeper.repaired`` warning, ``sweeper.stranded`` error).
+
+A survey's cost grows with the letters in Redis (about 10 s of Redis time per million,
+``bench/survey.py``): open cases' letters, and closed cases' until retention purges them,
+or for years where retention is off. So sweeps are spaced to
+keep the sweeper's share of Redis at most ``SWEEP_SHARE``: the next sweep starts no
+sooner than the last one's duration divided by that share, nor sooner than the interval.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -61,6 +68,7 @@ FIELDS = ("status", "send_at", "case_id", "kind", "reason", "last_error", "chann
           "recipient", "handed_over", "attempts")
 TOO_MANY_ATTEMPTS = "too many attempts"  # the reason begin_send.lua gives
 REPAIRS = ("due", "lease", "callback", "alert")  # what the stats' ``swept|<what>`` count
+SWEEP_SHARE = 0.1  # at most a tenth of the time sweeping: 10 s sweeps start 100 s apart
 
 
 def _script(name: str) -> str:
@@ -152,10 +160,12 @@ class SweepReport:
     repaired: dict[str, int]
     unrepaired: list[dict[str, str]]
     letters_scanned: int
+    seconds: float = 0.0  # how long the sweep took (a duration, not a time of day)
 
     def as_json(self) -> dict[str, Any]:
         return {"at": self.at.isoformat(), "repaired": self.repaired,
-                "unrepaired": self.unrepaired, "letters_scanned": self.letters_scanned}
+                "unrepaired": self.unrepaired, "letters_scanned": self.letters_scanned,
+                "seconds": round(self.seconds, 3)}
 
 
 class Sweeper:
@@ -172,17 +182,29 @@ class Sweeper:
 
     def safe_sweep(self) -> SweepReport | None:
         """The scheduler's job: one sweep at a time across schedulers (a lock that expires
-        after an interval, so a sweeper that died does not block the next)."""
+        after ``spacing()``, so a sweeper that died does not block the next)."""
         try:
-            if not self.redis.set(LOCK, "1", nx=True, ex=max(int(self.interval), 1)):
+            if not self.redis.set(LOCK, "1", nx=True, ex=self.spacing()):
                 return None
             return self.sweep()
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             log.warning("sweeper.redis_unavailable", error=str(exc)[:200])
             return None
 
+    def spacing(self) -> int:
+        """Seconds from this sweep's start to the next one's: the interval, or longer when
+        the last sweep took more than ``SWEEP_SHARE`` of it (many letters kept)."""
+        last = last_report(self.store) or {}
+        seconds = float(last.get("seconds", 0.0))
+        spacing = max(self.interval, seconds / SWEEP_SHARE)
+        if spacing > self.interval:
+            log.info("sweeper.spaced", seconds=round(spacing), last_sweep_seconds=seconds,
+                     why="the last sweep took over a tenth of the interval")
+        return max(int(spacing), 1)
+
     def sweep(self) -> SweepReport:
         now = self.clock.now()
+        started = time.perf_counter()
         found = survey(self.store, now)
         repaired = dict.fromkeys(REPAIRS, 0)
         lease_until = (now + self.lease).timestamp()
@@ -206,7 +228,8 @@ class Sweeper:
         for entry in unrepaired:
             log.error("sweeper.stranded", **entry,
                       why="uncertain, and no resend is planned: decide by its PKO_PostStatus")
-        report = SweepReport(now, repaired, unrepaired, found.letters_scanned)
+        report = SweepReport(now, repaired, unrepaired, found.letters_scanned,
+                             time.perf_counter() - started)
         self.redis.set(LAST, json.dumps(report.as_json()))
         return report
 

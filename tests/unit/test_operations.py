@@ -17,7 +17,7 @@ from notifier.api.auth import hash_token
 from notifier.clock import SimulatedClock
 from notifier.delivery.deliverer import failure_alert
 from notifier.models import Letter, Recipient, Status
-from notifier.operations.sweeper import Sweeper, last_report
+from notifier.operations.sweeper import LAST, LOCK, Sweeper, last_report
 from notifier.records.callbacks import CallbackOutbox
 from notifier.runtime import Runtime, build_runtime
 from notifier.settings import load_settings
@@ -303,3 +303,46 @@ def test_the_sweeper_plans_no_alert_for_a_letter_retried_meanwhile(api: Api) -> 
     assert alert is not None
     assert not runtime.store.add_alert_if_dead(as_read, alert, now, why="alert_planned")
     assert runtime.store.letter(alert.letter_id) is None
+
+
+def test_a_slow_last_sweep_spaces_the_next_one(api: Api) -> None:
+    """Given the last sweep took 30 s (many letters kept for years) and the interval is
+    60 s, when a scheduler sweeps, then the next sweep may start only 300 s later (the
+    sweeper keeps to a tenth of Redis's time), so another scheduler's sweep a minute on
+    does nothing; and the report and /metrics say how long this sweep took."""
+    runtime = api.runtime
+    assert runtime.settings.sweep_interval == 60
+    runtime.store.redis.set(LAST, json.dumps({"at": api.clock.now().isoformat(),
+                                              "repaired": {}, "unrepaired": [],
+                                              "letters_scanned": 3_000_000, "seconds": 30.0}))
+    report = Sweeper(runtime.store, runtime.clock, runtime.settings).safe_sweep()
+    assert report is not None and 0 < report.seconds < 30
+    assert 290 < runtime.store.redis.ttl(LOCK) <= 300
+    assert Sweeper(runtime.store, runtime.clock, runtime.settings).safe_sweep() is None
+    assert last_report(runtime.store)["seconds"] == round(report.seconds, 3)  # type: ignore[index]
+    metrics = api.client.get("/metrics", headers=OPERATOR).text
+    assert f"notifier_sweeper_last_run_duration_seconds {round(report.seconds, 3)!r}" in metrics
+
+
+def test_a_quick_last_sweep_keeps_the_interval(api: Api) -> None:
+    """Given the last sweep was quick (a few letters), when a scheduler sweeps, then the
+    next may start one interval later, as configured."""
+    runtime = api.runtime
+    Sweeper(runtime.store, runtime.clock, runtime.settings).sweep()
+    assert Sweeper(runtime.store, runtime.clock, runtime.settings).safe_sweep() is not None
+    assert 50 < runtime.store.redis.ttl(LOCK) <= 60
+
+
+def test_the_operations_page_counts_every_repair_of_the_last_sweep(api: Api) -> None:
+    """Given a sweep whose only repair was a caseworker's missing alert, when an operator
+    opens the operations page, then the last sweep shows 1 repair, not 0."""
+    runtime, now = api.runtime, api.clock.now()
+    letter = at_its_last_attempt(runtime, now)
+    runtime.store.begin_send(letter.letter_id, now + timedelta(minutes=5),
+                             runtime.settings.max_attempts, now=now)
+    repaired = Sweeper(runtime.store, runtime.clock, runtime.settings).sweep().repaired
+    assert repaired == {"due": 0, "lease": 0, "callback": 0, "alert": 1}
+    api.client.post("/ui/login", data={"token": OPERATOR_TOKEN, "next": "/ui/drift"},
+                    headers=SAME_ORIGIN)
+    page = api.client.get("/ui/drift").text
+    assert ": 1 rettet, 0 kræver handling (varede " in page
