@@ -35,10 +35,10 @@ def ops_metrics(store: Store, now: datetime, certificate_seconds: float | None
         age = (now - datetime.fromisoformat(report["at"])).total_seconds()
         yield GaugeMetricFamily("notifier_sweeper_last_run_age_seconds",
                                 "Seconds since the last sweep", value=max(age, 0.0))
+    if report and isinstance(report.get("seconds"), int | float):  # older reports lack it
         # Grows with the letters kept; past a tenth of the interval, sweeps are spaced out.
         yield GaugeMetricFamily("notifier_sweeper_last_run_duration_seconds",
-                                "How long the last sweep took",
-                                value=float(report.get("seconds", 0.0)))
+                                "How long the last sweep took", value=float(report["seconds"]))
     if certificate_seconds is not None:
         yield GaugeMetricFamily(
             "notifier_gateway_certificate_expiry_seconds",

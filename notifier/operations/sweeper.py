@@ -28,14 +28,17 @@ each finding is logged (``sweeper.repaired`` warning, ``sweeper.stranded`` error
 A survey's cost grows with the letters in Redis (about 10 s of Redis time per million,
 ``bench/survey.py``): open cases' letters, and closed cases' until retention purges them,
 or for years where retention is off. So sweeps are spaced to
-keep the sweeper's share of Redis at most ``SWEEP_SHARE``: the next sweep starts no
-sooner than the last one's duration divided by that share, nor sooner than the interval.
+keep the time spent sweeping at most ``SWEEP_SHARE``: the next sweep starts no sooner
+than the last one's duration divided by that share (counted from its start), nor sooner
+than the interval, and no later than ``MAX_SPACING_SECONDS`` after it.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -69,6 +72,7 @@ FIELDS = ("status", "send_at", "case_id", "kind", "reason", "last_error", "chann
 TOO_MANY_ATTEMPTS = "too many attempts"  # the reason begin_send.lua gives
 REPAIRS = ("due", "lease", "callback", "alert")  # what the stats' ``swept|<what>`` count
 SWEEP_SHARE = 0.1  # at most a tenth of the time sweeping: 10 s sweeps start 100 s apart
+MAX_SPACING_SECONDS = 1800  # yet one sweep at least every half hour, however slow
 
 
 def _script(name: str) -> str:
@@ -170,8 +174,10 @@ class SweepReport:
 
 class Sweeper:
     def __init__(self, store: Store, clock: Any, settings: Settings,
-                 catalog: Catalog | None = None) -> None:
+                 catalog: Catalog | None = None, *,
+                 timer: Callable[[], float] = time.perf_counter) -> None:
         self.store = store
+        self.timer = timer  # a sweep's duration (tests pass a fake)
         self.catalog = catalog or load_catalog(settings.letters_dir)
         self.redis: Any = store.redis
         self.clock = clock
@@ -181,30 +187,44 @@ class Sweeper:
         self._callback = self.redis.register_script(_script("sweep_callback.lua"))
 
     def safe_sweep(self) -> SweepReport | None:
-        """The scheduler's job: one sweep at a time across schedulers (a lock that expires
-        after ``spacing()``, so a sweeper that died does not block the next)."""
+        """The scheduler's job: one sweep at a time across schedulers (a lock that expires,
+        so a sweeper that died does not block the next). The lock is first sized by the
+        last sweep's duration, to cover this one; when this one ends, by its own."""
         try:
-            if not self.redis.set(LOCK, "1", nx=True, ex=self.spacing()):
+            spacing = self.spacing(self._last_seconds())
+            if not self.redis.set(LOCK, "1", nx=True, ex=spacing):
                 return None
-            return self.sweep()
+            if spacing > self.interval:
+                log.info("sweeper.spaced", seconds=spacing,
+                         why="the last sweep took over a tenth of the interval")
+            report = self.sweep()
+            # Counted from this sweep's start (a holder's own lock, so a plain SET).
+            until_next = self.spacing(report.seconds) - report.seconds
+            self.redis.set(LOCK, "1", ex=max(int(until_next), 1))
+            return report
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             log.warning("sweeper.redis_unavailable", error=str(exc)[:200])
             return None
 
-    def spacing(self) -> int:
-        """Seconds from this sweep's start to the next one's: the interval, or longer when
-        the last sweep took more than ``SWEEP_SHARE`` of it (many letters kept)."""
-        last = last_report(self.store) or {}
-        seconds = float(last.get("seconds", 0.0))
-        spacing = max(self.interval, seconds / SWEEP_SHARE)
-        if spacing > self.interval:
-            log.info("sweeper.spaced", seconds=round(spacing), last_sweep_seconds=seconds,
-                     why="the last sweep took over a tenth of the interval")
-        return max(int(spacing), 1)
+    def spacing(self, seconds: float) -> int:
+        """Seconds from the start of a sweep that took ``seconds`` to the next one's start:
+        the interval, or longer when it took over ``SWEEP_SHARE`` of that, but never over
+        ``MAX_SPACING_SECONDS`` (a stalled sweep must not put off the next for hours)."""
+        ceiling = max(self.interval, MAX_SPACING_SECONDS)
+        return max(int(min(max(self.interval, seconds / SWEEP_SHARE), ceiling)), 1)
+
+    def _last_seconds(self) -> float:
+        """How long the last sweep took; 0 when unknown or not a sane number, so a bad
+        report can never stop the sweeper (only a sweep writes a new one)."""
+        try:
+            seconds = float((last_report(self.store) or {}).get("seconds", 0.0))
+        except (TypeError, ValueError, AttributeError):  # JSONDecodeError is a ValueError
+            return 0.0
+        return seconds if math.isfinite(seconds) and seconds >= 0 else 0.0
 
     def sweep(self) -> SweepReport:
         now = self.clock.now()
-        started = time.perf_counter()
+        started = self.timer()
         found = survey(self.store, now)
         repaired = dict.fromkeys(REPAIRS, 0)
         lease_until = (now + self.lease).timestamp()
@@ -229,7 +249,7 @@ class Sweeper:
             log.error("sweeper.stranded", **entry,
                       why="uncertain, and no resend is planned: decide by its PKO_PostStatus")
         report = SweepReport(now, repaired, unrepaired, found.letters_scanned,
-                             time.perf_counter() - started)
+                             self.timer() - started)
         self.redis.set(LAST, json.dumps(report.as_json()))
         return report
 

@@ -305,23 +305,67 @@ def test_the_sweeper_plans_no_alert_for_a_letter_retried_meanwhile(api: Api) -> 
     assert runtime.store.letter(alert.letter_id) is None
 
 
-def test_a_slow_last_sweep_spaces_the_next_one(api: Api) -> None:
-    """Given the last sweep took 30 s (many letters kept for years) and the interval is
-    60 s, when a scheduler sweeps, then the next sweep may start only 300 s later (the
-    sweeper keeps to a tenth of Redis's time), so another scheduler's sweep a minute on
-    does nothing; and the report and /metrics say how long this sweep took."""
+class Stopwatch:
+    """A fake timer for the sweeper: each sweep reads it at its start and its end; it
+    notes the sweep lock's time to live at each start."""
+
+    def __init__(self, runtime: Runtime, *readings: float) -> None:
+        self.runtime = runtime
+        self.readings = list(readings)
+        self.lock_at_start: list[int] = []
+
+    def __call__(self) -> float:
+        if len(self.readings) % 2 == 0:  # a sweep's start
+            self.lock_at_start.append(int(self.runtime.store.redis.ttl(LOCK)))
+        return self.readings.pop(0)
+
+
+def test_a_slow_sweep_spaces_the_next_one(api: Api) -> None:
+    """Given an interval of 60 s and a sweep that takes 30 s (many letters kept), when it
+    ends, then the next sweep may start only 300 s after this one started (the sweeper
+    keeps to a tenth of the time), so the lock holds 270 s more; the report and /metrics
+    say 30 s."""
     runtime = api.runtime
     assert runtime.settings.sweep_interval == 60
+    report = Sweeper(runtime.store, runtime.clock, runtime.settings,
+                     timer=Stopwatch(runtime, 1000.0, 1030.0)).safe_sweep()
+    assert report is not None and report.seconds == 30.0
+    assert 265 < runtime.store.redis.ttl(LOCK) <= 270
+    assert last_report(runtime.store)["seconds"] == 30.0  # type: ignore[index]
+    metrics = api.client.get("/metrics", headers=OPERATOR).text
+    assert "notifier_sweeper_last_run_duration_seconds 30.0" in metrics
+
+
+def test_the_lock_covers_a_sweep_as_long_as_the_last_one(api: Api) -> None:
+    """Given the last sweep took 30 s, when a scheduler starts the next, then its lock is
+    taken for 300 s, so no other scheduler starts a second sweep while this one runs; a
+    quick sweep then shortens it to the interval from its start."""
+    runtime = api.runtime
     runtime.store.redis.set(LAST, json.dumps({"at": api.clock.now().isoformat(),
                                               "repaired": {}, "unrepaired": [],
                                               "letters_scanned": 3_000_000, "seconds": 30.0}))
-    report = Sweeper(runtime.store, runtime.clock, runtime.settings).safe_sweep()
-    assert report is not None and 0 < report.seconds < 30
-    assert 290 < runtime.store.redis.ttl(LOCK) <= 300
-    assert Sweeper(runtime.store, runtime.clock, runtime.settings).safe_sweep() is None
-    assert last_report(runtime.store)["seconds"] == round(report.seconds, 3)  # type: ignore[index]
-    metrics = api.client.get("/metrics", headers=OPERATOR).text
-    assert f"notifier_sweeper_last_run_duration_seconds {round(report.seconds, 3)!r}" in metrics
+    stopwatch = Stopwatch(runtime, 0.0, 0.5)
+    assert Sweeper(runtime.store, runtime.clock, runtime.settings,
+                   timer=stopwatch).safe_sweep() is not None
+    assert stopwatch.lock_at_start == [300]
+    assert 55 < runtime.store.redis.ttl(LOCK) <= 59
+
+
+def test_a_stalled_sweep_or_a_bad_report_never_stops_the_sweeper(api: Api) -> None:
+    """Given a sweep that took an hour, the next comes at most 30 minutes after it
+    started; given a last report whose duration is missing, null, not a number, infinite
+    or not JSON at all, the next sweep still runs, one interval on."""
+    runtime = api.runtime
+    sweeper = Sweeper(runtime.store, runtime.clock, runtime.settings)
+    assert sweeper.spacing(3600.0) == 1800 and sweeper.spacing(0.0) == 60
+    for bad in ('{"at": "x"}', '{"seconds": null}', '{"seconds": "soon"}',
+                '{"seconds": Infinity}', '{"seconds": -5}', "[1]", "not json"):
+        runtime.store.redis.set(LAST, bad)
+        runtime.store.redis.delete(LOCK)
+        stopwatch = Stopwatch(runtime, 0.0, 0.1)
+        assert Sweeper(runtime.store, runtime.clock, runtime.settings,
+                       timer=stopwatch).safe_sweep() is not None, bad
+        assert stopwatch.lock_at_start == [60], bad
 
 
 def test_a_quick_last_sweep_keeps_the_interval(api: Api) -> None:
