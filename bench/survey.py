@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from time import perf_counter
 
@@ -23,12 +24,21 @@ from bench.workload import PendingLetters, letter_templates, write_pending
 from notifier.clock import SystemClock
 from notifier.logging import configure_logging
 from notifier.operations.survey import operations_view
-from notifier.operations.sweeper import survey
+from notifier.operations.sweeper import Sweeper, survey
+from notifier.store import LETTER
+
+DEAD = 1000  # letters marked dead, spread over the keyspace
 
 
 def _script_stats(client: object) -> tuple[int, float]:
     stats = client.info("commandstats").get("cmdstat_evalsha", {})  # type: ignore[attr-defined]
     return int(stats.get("calls", 0)), float(stats.get("usec_per_call", 0.0))
+
+
+def _timed(work: Callable[[], object]) -> float:
+    started = perf_counter()
+    work()
+    return perf_counter() - started
 
 
 def measure(server: RedisServer, workdir: Path, count: int) -> None:
@@ -38,16 +48,17 @@ def measure(server: RedisServer, workdir: Path, count: int) -> None:
     runtime = runtime_on(server, 0, workdir, now)
     letters = PendingLetters(letter_templates(runtime.planner), "OPS")
     write_pending(client, pending(letters, 0, count, now))
+    for n in range(0, count, max(count // DEAD, 1)):  # some letters an operator must see
+        client.hset(LETTER + letters.ident(n), "status", "dead")
     client.config_resetstat()
-    started = perf_counter()
-    found = survey(runtime.store, now)
-    seconds = perf_counter() - started
+    seconds = _timed(lambda: survey(runtime.store, now))
     calls, per_call = _script_stats(client)
-    started = perf_counter()
-    operations_view(runtime)
-    view = perf_counter() - started
-    print(f"| {count:,} | {found.letters_scanned:,} | {seconds:.2f} s | {view:.2f} s "
-          f"| {calls} | {per_call / 1000:.2f} ms |")
+    live = _timed(lambda: operations_view(runtime, live=True))
+    Sweeper(runtime.store, runtime.clock, runtime.settings).sweep()
+    view = operations_view(runtime)
+    from_sweep = _timed(lambda: operations_view(runtime))
+    print(f"| {count:,} | {seconds:.2f} s | {calls} | {per_call / 1000:.2f} ms | {live:.2f} s "
+          f"| {from_sweep * 1000:.0f} ms ({view['survey']['by']}, {view['dead_count']} dead) |")
 
 
 def main() -> None:
@@ -55,7 +66,8 @@ def main() -> None:
     parser.add_argument("--letters", type=int, nargs="+", default=[100_000, 1_000_000])
     args = parser.parse_args()
     configure_logging("warning")
-    print("| letters | scanned | survey | operations view | script calls | Redis time per call |")
+    print("| letters | survey | script calls | Redis time per call | view, surveying now "
+          "| view after a sweep |")
     print("|---:|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp, RedisServer(aof=False) as server:
         for count in args.letters:

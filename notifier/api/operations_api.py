@@ -31,10 +31,14 @@ class ReplayRequest(BaseModel):
 
 
 @router.get("")
-def get_operations(runtime: RuntimeDep, _: Operator) -> dict[str, Any]:
+def get_operations(runtime: RuntimeDep, _: Operator, live: bool = False) -> dict[str, Any]:
     """Dead, uncertain, held, overdue and stranded letters, callbacks, the dispatcher's
-    heartbeat, queue depth, certificate expiry and the last sweep."""
-    return operations_view(runtime)
+    heartbeat, queue depth, certificate expiry and the last sweep. With many letters (the
+    last sweep's survey took over 2 s, within the hour), the dead, uncertain and held
+    letters are those that survey found, each read again now (``survey.by`` is ``sweep``;
+    letters stranded since are the sweeper's to repair); ``live=true`` surveys every letter
+    now."""
+    return operations_view(runtime, live=live)
 
 
 @router.post("/letters/{letter_id}/retry")

@@ -46,8 +46,8 @@ Operator = Annotated[Principal, Depends(operator)]
 
 @router.get("")
 def operations_page(request: Request, runtime: RuntimeDep, who: Operator, besked: str = "",
-                    antal: int = 0) -> HTMLResponse:
-    view = operations_view(runtime)
+                    antal: int = 0, alle: bool = False) -> HTMLResponse:
+    view = operations_view(runtime, live=alle)
     return page(request, "operations.html", logged_in=True, operator=who.label, ops=view,
                 notice=besked if besked in NOTICES else None, count=antal)
 

@@ -19,20 +19,35 @@ from notifier.api.errors import NotFoundError
 from notifier.errors import ConflictError
 from notifier.logging import get_logger, redact_text
 from notifier.operations.certificate import certificate_expiry
-from notifier.operations.sweeper import REPAIRS, last_report, survey
+from notifier.operations.sweeper import (
+    MAX_SPACING_SECONDS,
+    REPAIRS,
+    Survey,
+    last_report,
+    noted_survey,
+    read_again,
+    survey,
+)
 from notifier.records.callbacks import CallbackOutbox
 from notifier.store import DUE, LETTER, STATS, Store
 
 log = get_logger(__name__)
 LIST_LIMIT = 200  # rows per section; the counts are complete
+# A survey costs about 10 s of Redis time per million letters (bench/survey.py). Up to
+# this long, each view takes its own; beyond, it shows the last sweep's, read again.
+LIVE_SURVEY_SECONDS = 2.0
+# A kept survey older than this (the sweeper stopped?) is not shown: the view surveys.
+KEPT_SURVEY_MAX_AGE = timedelta(seconds=2 * MAX_SPACING_SECONDS)
+# A kept survey that found more letters than this is read by a survey of its own.
+KEPT_SURVEY_MAX_IDS = 50_000
 
 
-def operations_view(runtime: Any) -> dict[str, Any]:
+def operations_view(runtime: Any, *, live: bool = False) -> dict[str, Any]:
     """Everything the operations page shows, as JSON-ready data (times ISO, UTC)."""
     store: Store = runtime.store
     settings = runtime.settings
     now = runtime.clock.now()
-    found = survey(store, now)
+    found = _survey(store, now, live)
     overdue_before = now - timedelta(seconds=settings.overdue_seconds)
     overdue = [{"letter_id": i.decode(), "due_at": _iso_epoch(score)}
                for i, score in store.redis.zrangebyscore(
@@ -63,7 +78,22 @@ def operations_view(runtime: Any) -> dict[str, Any]:
         "certificate": expiry.as_json() if expiry else None,
         "last_sweep": last_report(store),
         "letters_scanned": found.letters_scanned,
+        "survey": {"at": found.at.isoformat(), "by": found.by,
+                   "seconds": round(found.seconds, 3)},
+        "uncertain_count": len(found.uncertain), "held_count": len(found.held),
     }
+
+
+def _survey(store: Store, now: datetime, live: bool) -> Survey:
+    """This view's own survey of every letter, unless ``live`` is not asked for and the
+    last sweep's survey is worth showing instead: it took over LIVE_SURVEY_SECONDS (many
+    letters), is recent, and its letters are few enough to read again now."""
+    kept = None if live else noted_survey(store)
+    if (kept is not None and kept.seconds > LIVE_SURVEY_SECONDS
+            and now - kept.at <= KEPT_SURVEY_MAX_AGE
+            and len(kept.noted_ids) <= KEPT_SURVEY_MAX_IDS):
+        return read_again(store, kept)
+    return survey(store, now)
 
 
 def retry_dead_letter(runtime: Any, letter_id: str, *, by: str) -> bool:

@@ -2,7 +2,9 @@
 to repair and alerts what is not. The scheduler runs it every ``NOTIFIER_SWEEP_INTERVAL``.
 
 A survey scans every letter and callback item (SCAN inside a read-only Lua step, a
-thousand keys at a time; the operations page shows the same survey) and classifies them:
+thousand keys at a time) and classifies them; the ids it found are kept
+(``notifier:sweep:found``) for the operations page, which with many letters shows them
+read again instead of taking its own survey (``operations/survey.py``):
 
 - a ``scheduled`` letter in neither the due nor the inflight set would never be sent:
   repaired, due again at its send time (``lua/sweep_letter.lua``);
@@ -65,6 +67,7 @@ from notifier.store import (
 
 log = get_logger(__name__)
 LAST = names.KEY_PREFIX + "sweep:last"
+FOUND = names.KEY_PREFIX + "sweep:found"  # the ids the last sweep's survey found, for the page
 LOCK = names.KEY_PREFIX + "sweep:lock"
 SCAN_COUNT = 1000
 FIELDS = ("status", "send_at", "case_id", "kind", "reason", "last_error", "channel",
@@ -92,14 +95,27 @@ class Survey:
     unresolved: list[dict[str, Any]] = field(default_factory=list)  # uncertain, no resend
     stranded_callbacks: list[str] = field(default_factory=list)
     letters_scanned: int = 0
+    seconds: float = 0.0  # how long the scan of every letter and item took
+    by: str = "view"  # who took it: "view" (just now) or "sweep" (kept, read again now)
+    noted_ids: list[str] = field(default_factory=list)  # a kept survey's, until read
+
+    def noted(self) -> dict[str, Any]:
+        """What the page needs to show this survey later: its letters' ids, not their
+        details (re-read when shown, so a letter retried meanwhile is not listed)."""
+        rows = [*self.dead, *self.uncertain, *self.held]
+        return {"at": self.at.isoformat(), "seconds": round(self.seconds, 3),
+                "letters_scanned": self.letters_scanned,
+                "ids": [row["letter_id"] for row in rows]}
 
 
-def survey(store: Store, now: datetime) -> Survey:
+def survey(store: Store, now: datetime,
+           timer: Callable[[], float] = time.perf_counter) -> Survey:
     """Scan every letter and callback item once. The classifying happens in Redis, a
     thousand keys per script call (``lua/survey.lua``), so only the letters found travel;
     their details are then read in one pipeline."""
     client: Any = store.redis
     found = Survey(now)
+    started = timer()  # a duration, for the page's choice (survey.py)
     letters = client.register_script(_script("survey.lua"))
     ids: list[str] = []
     cursor = b"0"
@@ -121,6 +137,29 @@ def survey(store: Store, now: datetime) -> Survey:
         if cursor in (b"0", 0, "0"):
             break
     found.stranded_callbacks = sorted(set(found.stranded_callbacks))  # SCAN may repeat
+    found.seconds = timer() - started
+    return found
+
+
+def noted_survey(store: Store) -> Survey | None:
+    """The last sweep's survey as kept: its time, duration and count, and the ids it found
+    (in ``Survey.noted``), not yet read; None if none is kept, or it is not readable."""
+    try:
+        noted = json.loads(store.redis.get(FOUND) or "null")
+        found = Survey(datetime.fromisoformat(noted["at"]), seconds=float(noted["seconds"]),
+                       letters_scanned=int(noted["letters_scanned"]), by="sweep")
+        found.noted_ids = [str(i) for i in noted["ids"]]
+    except (TypeError, ValueError, KeyError):  # none kept yet, or a shape we never wrote
+        return None
+    return found if found.at.tzinfo is not None else None  # we write UTC times only
+
+
+def read_again(store: Store, found: Survey) -> Survey:
+    """A kept survey's letters, each listed under the status it has now (or not at all
+    once it left dead, held and uncertain, or was purged)."""
+    ids = found.noted_ids
+    for start in range(0, len(ids), SCAN_COUNT):
+        _letters(store.redis, ids[start:start + SCAN_COUNT], found)
     return found
 
 
@@ -225,7 +264,7 @@ class Sweeper:
     def sweep(self) -> SweepReport:
         now = self.clock.now()
         started = self.timer()
-        found = survey(self.store, now)
+        found = survey(self.store, now, self.timer)
         repaired = dict.fromkeys(REPAIRS, 0)
         lease_until = (now + self.lease).timestamp()
         for row in [*found.stranded_due, *found.stranded_lease]:
@@ -250,7 +289,10 @@ class Sweeper:
                       why="uncertain, and no resend is planned: decide by its PKO_PostStatus")
         report = SweepReport(now, repaired, unrepaired, found.letters_scanned,
                              self.timer() - started)
-        self.redis.set(LAST, json.dumps(report.as_json()))
+        with self.redis.pipeline(transaction=True) as pipe:  # the report and its survey
+            pipe.set(LAST, json.dumps(report.as_json()))
+            pipe.set(FOUND, json.dumps(found.noted()))
+            pipe.execute()
         return report
 
 

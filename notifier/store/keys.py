@@ -28,7 +28,8 @@ Kept by other modules (each names its keys):
                        (records/access_log.py)
   retention:hold:<id>, retention:purged, retention lock  legal holds and purged cases
                        (records/retention_store.py, records/retention.py)
-  sweep:last, sweep:lock  the sweeper's last report and lock (operations/sweeper.py)
+  sweep:last, sweep:lock, sweep:found  the sweeper's last report, its lock, and the ids
+                       its survey found, for the operations page (operations/sweeper.py)
   tokens, tokens:revoked, session:<id>, login-failures:<client>  API access
                        (api/security.py)
 Every group of writes that belongs together happens in one MULTI/EXEC or Lua script.

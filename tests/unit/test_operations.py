@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import fakeredis
 import pytest
@@ -17,7 +18,9 @@ from notifier.api.auth import hash_token
 from notifier.clock import SimulatedClock
 from notifier.delivery.deliverer import failure_alert
 from notifier.models import Letter, Recipient, Status
-from notifier.operations.sweeper import LAST, LOCK, Sweeper, last_report
+from notifier.operations import survey as survey_module
+from notifier.operations.survey import retry_dead_letter
+from notifier.operations.sweeper import FOUND, LAST, LOCK, Sweeper, last_report
 from notifier.records.callbacks import CallbackOutbox
 from notifier.runtime import Runtime, build_runtime
 from notifier.settings import load_settings
@@ -306,16 +309,16 @@ def test_the_sweeper_plans_no_alert_for_a_letter_retried_meanwhile(api: Api) -> 
 
 
 class Stopwatch:
-    """A fake timer for the sweeper: each sweep reads it at its start and its end; it
-    notes the sweep lock's time to live at each start."""
+    """A fake timer for one sweep, read at the sweep's start, its survey's start and end,
+    and the sweep's end; at the first reading it notes the sweep lock's time to live."""
 
-    def __init__(self, runtime: Runtime, *readings: float) -> None:
+    def __init__(self, runtime: Runtime, start: float, survey: float, end: float) -> None:
         self.runtime = runtime
-        self.readings = list(readings)
+        self.readings = [start, start, start + survey, end]
         self.lock_at_start: list[int] = []
 
     def __call__(self) -> float:
-        if len(self.readings) % 2 == 0:  # a sweep's start
+        if len(self.readings) == 4:
             self.lock_at_start.append(int(self.runtime.store.redis.ttl(LOCK)))
         return self.readings.pop(0)
 
@@ -328,7 +331,7 @@ def test_a_slow_sweep_spaces_the_next_one(api: Api) -> None:
     runtime = api.runtime
     assert runtime.settings.sweep_interval == 60
     report = Sweeper(runtime.store, runtime.clock, runtime.settings,
-                     timer=Stopwatch(runtime, 1000.0, 1030.0)).safe_sweep()
+                     timer=Stopwatch(runtime, 1000.0, 29.0, 1030.0)).safe_sweep()
     assert report is not None and report.seconds == 30.0
     assert 265 < runtime.store.redis.ttl(LOCK) <= 270
     assert last_report(runtime.store)["seconds"] == 30.0  # type: ignore[index]
@@ -344,7 +347,7 @@ def test_the_lock_covers_a_sweep_as_long_as_the_last_one(api: Api) -> None:
     runtime.store.redis.set(LAST, json.dumps({"at": api.clock.now().isoformat(),
                                               "repaired": {}, "unrepaired": [],
                                               "letters_scanned": 3_000_000, "seconds": 30.0}))
-    stopwatch = Stopwatch(runtime, 0.0, 0.5)
+    stopwatch = Stopwatch(runtime, 0.0, 0.4, 0.5)
     assert Sweeper(runtime.store, runtime.clock, runtime.settings,
                    timer=stopwatch).safe_sweep() is not None
     assert stopwatch.lock_at_start == [300]
@@ -362,7 +365,7 @@ def test_a_stalled_sweep_or_a_bad_report_never_stops_the_sweeper(api: Api) -> No
                 '{"seconds": Infinity}', '{"seconds": -5}', "[1]", "not json"):
         runtime.store.redis.set(LAST, bad)
         runtime.store.redis.delete(LOCK)
-        stopwatch = Stopwatch(runtime, 0.0, 0.1)
+        stopwatch = Stopwatch(runtime, 0.0, 0.05, 0.1)
         assert Sweeper(runtime.store, runtime.clock, runtime.settings,
                        timer=stopwatch).safe_sweep() is not None, bad
         assert stopwatch.lock_at_start == [60], bad
@@ -390,3 +393,81 @@ def test_the_operations_page_counts_every_repair_of_the_last_sweep(api: Api) -> 
                     headers=SAME_ORIGIN)
     page = api.client.get("/ui/drift").text
     assert ": 1 rettet, 0 kræver handling (varede " in page
+
+
+def scheduled_letters(runtime: Runtime, count: int) -> list[Letter]:
+    letters = sorted((x for x in runtime.store.case_letters(CASE).values()
+                      if x.status is Status.SCHEDULED), key=lambda x: x.letter_id)
+    assert len(letters) >= count
+    return letters[:count]
+
+
+def dead_ids(view: dict[str, Any]) -> set[str]:
+    return {row["letter_id"] for row in view["dead"]}
+
+
+def test_with_many_letters_a_view_shows_the_last_sweeps_survey_read_again(api: Api) -> None:
+    """Given a sweep whose survey took 30 s (about three million letters) and found two
+    dead letters, when an operator retries one and a third dies, then a view lists only
+    the one still dead (read again now, so the retried one is gone) and says its letters
+    come from that sweep; a view asking for a live survey lists the third too."""
+    runtime = api.runtime
+    first, second, third = scheduled_letters(runtime, 3)
+    kill(runtime, first)
+    kill(runtime, second)
+    Sweeper(runtime.store, runtime.clock, runtime.settings,
+            timer=Stopwatch(runtime, 0.0, 29.0, 30.0)).sweep()
+    retry_dead_letter(runtime, first.letter_id, by="operator:olga")
+    kill(runtime, third)
+    view = api.client.get("/operations", headers=OPERATOR).json()
+    assert dead_ids(view) == {second.letter_id} and view["dead_count"] == 1
+    assert view["survey"]["by"] == "sweep" and view["survey"]["seconds"] == 29.0
+    live = api.client.get("/operations?live=true", headers=OPERATOR).json()
+    assert dead_ids(live) == {second.letter_id, third.letter_id}
+    assert live["survey"]["by"] == "view"
+    api.client.post("/ui/login", data={"token": OPERATOR_TOKEN, "next": "/ui/drift"},
+                    headers=SAME_ORIGIN)
+    page = api.client.get("/ui/drift").text
+    assert "ved oprydningen" in page and 'href="/ui/drift?alle=1"' in page
+    assert "kommer først med efter næste oprydning" in page
+    assert third.letter_id not in page and second.letter_id in page
+    assert third.letter_id in api.client.get("/ui/drift?alle=1").text
+
+
+def test_with_few_letters_each_view_surveys_every_letter_now(api: Api) -> None:
+    """Given a quick sweep (a few letters), when a letter dies after it, then the next
+    view lists it: each view takes its own survey."""
+    runtime = api.runtime
+    Sweeper(runtime.store, runtime.clock, runtime.settings,
+            timer=Stopwatch(runtime, 0.0, 0.4, 0.5)).sweep()
+    (letter,) = scheduled_letters(runtime, 1)
+    kill(runtime, letter)
+    view = api.client.get("/operations", headers=OPERATOR).json()
+    assert dead_ids(view) == {letter.letter_id} and view["survey"]["by"] == "view"
+
+
+def test_a_kept_survey_that_is_old_unreadable_or_too_long_is_not_shown(
+        api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Given a slow sweep's kept survey, a view surveys every letter itself when that
+    survey is over an hour old (the sweeper may have stopped), when the kept value is
+    not one the sweeper writes, or when it found more letters than a view reads again."""
+    runtime = api.runtime
+    (letter,) = scheduled_letters(runtime, 1)
+    kill(runtime, letter)
+
+    def by() -> str:
+        return str(api.client.get("/operations", headers=OPERATOR).json()["survey"]["by"])
+
+    Sweeper(runtime.store, runtime.clock, runtime.settings,
+            timer=Stopwatch(runtime, 0.0, 29.0, 30.0)).sweep()
+    assert by() == "sweep"
+    monkeypatch.setattr(survey_module, "KEPT_SURVEY_MAX_IDS", 0)
+    assert by() == "view"
+    monkeypatch.undo()
+    api.clock.advance(timedelta(hours=1, seconds=1))
+    assert by() == "view"
+    for bad in ("not json", "[1]", '{"at": "soon", "seconds": 30, "letters_scanned": 1, '
+                '"ids": []}', '{"seconds": 30}', '{"at": "2026-11-23T10:00:00", "seconds": 30, '
+                '"letters_scanned": 1, "ids": []}'):
+        runtime.store.redis.set(FOUND, bad)
+        assert by() == "view", bad
