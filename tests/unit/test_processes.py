@@ -26,6 +26,14 @@ def alive(pid: int) -> bool:
     return not (stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z")
 
 
+def command_of(pid: int) -> str:
+    """The process's command name ('' once it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 def test_end_since_ends_only_what_was_started_after_the_mark() -> None:
     """Given one process started before a mark and one after, when the test's processes
     are ended, then only the later one is ended, and its pid is reaped (no zombie)."""
@@ -54,13 +62,18 @@ def test_a_child_dies_with_a_sigkilled_test_runner(tmp_path: Path) -> None:
          f"pathlib.Path({str(pid_file)!r}).write_text(str(child.pid))\n"
          "time.sleep(600)\n"],
         cwd=ROOT)
+    child = 0
     try:
         deadline = time.monotonic() + 30
         while not (pid_file.exists() and pid_file.read_text()):
             assert time.monotonic() < deadline, "the runner never started its child"
             time.sleep(0.05)
         child = int(pid_file.read_text())
-        assert alive(child)
+        # setpriv asks for the signal, then execs the command: until it is `sleep`, a
+        # runner killed now would leave it unasked (the test, not the guard, would race).
+        while command_of(child) != "sleep":
+            assert time.monotonic() < deadline, f"child {child} never became sleep"
+            time.sleep(0.01)
         runner.kill()
         runner.wait(10)
         deadline = time.monotonic() + 10
@@ -70,3 +83,5 @@ def test_a_child_dies_with_a_sigkilled_test_runner(tmp_path: Path) -> None:
     finally:
         runner.kill()
         runner.wait(10)
+        if child and alive(child):  # failed: end it here, not 600 s later
+            os.kill(child, signal.SIGKILL)
