@@ -236,8 +236,11 @@ def _run_parts(settings: Settings, name: str, *, dispatch: bool, work: bool,
         worker = dramatiq.Worker(runtime.broker, worker_threads=threads or settings.worker_threads,
                                  worker_timeout=1000)
         worker.start()
+    # Handlers first: whoever reads '.started' may signal us at once, and must get a clean
+    # stop, not the default SIGTERM's kill (a SIGTERM while starting still kills).
+    stop = stop_on_signal()
     log.info(f"{name}.started", dispatch=dispatch, threads=worker.worker_threads if worker else 0)
-    _wait_for_signal()
+    stop.wait()
     if api is not None:
         api.stop()
     if scheduler is not None:
@@ -347,11 +350,12 @@ def _announce(settings: Settings) -> None:
               "store; NOTHING IS PERSISTED and other processes cannot see it.", file=sys.stderr)
 
 
-def _wait_for_signal() -> None:
+def stop_on_signal() -> threading.Event:
+    """An event SIGINT or SIGTERM sets (from now on), for the caller to wait on."""
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+    return stop
 
 
 if __name__ == "__main__":  # pragma: no cover

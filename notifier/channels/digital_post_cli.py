@@ -77,7 +77,7 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_beskedfordeler(settings: Settings, args: argparse.Namespace) -> int:
-    from notifier.cli import _wait_for_signal
+    from notifier.cli import stop_on_signal
     from notifier.records.beskedfordeler import serve_beskedfordeler
     from notifier.runtime import build_runtime
     from notifier.store.schema import check_at_start
@@ -88,10 +88,11 @@ def cmd_beskedfordeler(settings: Settings, args: argparse.Namespace) -> int:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     host, port = server.server_address[:2]
+    stop = stop_on_signal()  # before the line saying we listen: a SIGTERM after it is clean
     print(f"notifier: Beskedfordeler receipts on https://{host}:{port}/…/PostStatusBeskedModtag "
           "(mutual TLS)", file=sys.stderr)
     try:
-        _wait_for_signal()
+        stop.wait()
     finally:
         server.shutdown()
         server.server_close()
