@@ -2,8 +2,10 @@
 
 The page and the sweeper survey every letter (``lua/survey.lua``, a thousand keys per
 script call). This fills a real redis-server with N letters laid out as the store lays
-them out, then times one survey and one whole operations view, and reads Redis's own
-per-call time of the script (each call blocks Redis for that long)."""
+them out (a thousand of them dead), then times one survey, one operations view surveying
+every letter now, and one view after a sweep (the sweep's survey, its letters read
+again), and reads Redis's own per-call time of the script (each call blocks Redis for
+that long)."""
 
 from __future__ import annotations
 

@@ -126,8 +126,7 @@ def survey(store: Store, now: datetime,
         found.letters_scanned += int(scanned)
         if cursor in (b"0", 0, "0"):
             break
-    for start in range(0, len(ids), SCAN_COUNT):
-        _letters(client, ids[start:start + SCAN_COUNT], found)
+    _letters(client, ids, found)
     items = client.register_script(_script("survey_callbacks.lua"))
     cursor = b"0"
     while True:
@@ -157,15 +156,18 @@ def noted_survey(store: Store) -> Survey | None:
 def read_again(store: Store, found: Survey) -> Survey:
     """A kept survey's letters, each listed under the status it has now (or not at all
     once it left dead, held and uncertain, or was purged)."""
-    ids = found.noted_ids
-    for start in range(0, len(ids), SCAN_COUNT):
-        _letters(store.redis, ids[start:start + SCAN_COUNT], found)
+    _letters(store.redis, found.noted_ids, found)
     return found
 
 
 def _letters(client: Any, ids: list[str], found: Survey) -> None:
-    if not ids:
-        return
+    """Read these letters and list each in ``found`` by its status now (a pipeline per
+    thousand)."""
+    for start in range(0, len(ids), SCAN_COUNT):
+        _letter_batch(client, ids[start:start + SCAN_COUNT], found)
+
+
+def _letter_batch(client: Any, ids: list[str], found: Survey) -> None:
     with client.pipeline(transaction=False) as pipe:
         for letter_id in ids:
             pipe.hmget(LETTER + letter_id, *FIELDS)
