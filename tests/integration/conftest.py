@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,16 +23,11 @@ from notifier.clock import SimulatedClock, SystemClock
 from notifier.runtime import load_calendar
 from notifier.settings import Settings
 from tests.support import processes
+from tests.support.ports import free_port
 from tests.support.smtp import SmtpServer
 
 REDIS = shutil.which("redis-server")
 NOTIFIER = str(Path(sys.executable).with_name("notifier"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class RedisServer:

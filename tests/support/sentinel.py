@@ -16,8 +16,9 @@ from pathlib import Path
 
 import redis
 
-from tests.integration.conftest import RedisServer, free_port
+from tests.integration.conftest import RedisServer
 from tests.support import processes
+from tests.support.ports import free_port
 
 SENTINEL = shutil.which("redis-sentinel")
 MASTER = "notifier"
@@ -78,7 +79,44 @@ class SentinelCluster:
                                                   stdout=subprocess.DEVNULL,
                                                   stderr=subprocess.DEVNULL,
                                                   env=processes.real_clock_env()))
-        until(self._sentinels_agree, 30, "three Sentinels that see the replica and each other")
+        for n, port in enumerate(self.sentinel_ports):
+            self._until_answering(n, port)
+        try:
+            until(self._sentinels_agree, 30,
+                  "three Sentinels that see the replica and each other")
+        except AssertionError as error:
+            raise AssertionError(f"{error}\n{self.describe()}") from None
+
+    def _until_answering(self, n: int, port: int) -> None:
+        """Sentinel ``n`` answers PING; if it exited (e.g. its port was taken), say why."""
+        client = redis.Redis(port=port, socket_timeout=1)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                client.ping()
+                return
+            except (redis.ConnectionError, redis.TimeoutError):
+                if self.sentinels[n].poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"Sentinel {n} on port {port} did not start\n"
+                                         f"{self.describe()}") from None
+                time.sleep(0.05)
+
+    def describe(self) -> str:
+        """What each Sentinel is and sees, and its log's end: a failed start says why."""
+        lines = []
+        for n, process in enumerate(self.sentinels):
+            port = self.sentinel_ports[n]
+            try:
+                state = redis.Redis(port=port, socket_timeout=1).sentinel_master(MASTER)
+                seen = (f"sees {state['num-other-sentinels']} other Sentinels, "
+                        f"{state['num-slaves']} replicas, flags {state['flags']}")
+            except redis.RedisError as error:
+                seen = f"unreachable: {error}"
+            log = self.directory / f"sentinel-{n}" / "sentinel.log"
+            tail = log.read_text(errors="replace").splitlines()[-8:] if log.exists() else []
+            lines += [f"Sentinel {n} (port {port}, exit code {process.poll()}): {seen}",
+                      *(f"    {line}" for line in tail)]
+        return "\n".join(lines)
 
     def _sentinels_agree(self) -> bool:
         for port in self.sentinel_ports:

@@ -3,7 +3,6 @@ certificate from a test CA. It can be stopped and started again on the same port
 
 from __future__ import annotations
 
-import socket
 import threading
 from dataclasses import dataclass
 from email import message_from_bytes
@@ -13,6 +12,7 @@ from typing import Any
 import trustme
 from aiosmtpd.controller import Controller
 
+from tests.support.ports import free_port
 from tests.support.tls import server_context
 
 
@@ -65,7 +65,7 @@ class SmtpServer:
     def __init__(self, ca: trustme.CA, port: int | None = None, tls: bool = True) -> None:
         self.ca = ca
         self.tls = tls
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.received: list[Received] = []
         self.lock = threading.Lock()
         self.controller: _Controller | None = None
@@ -92,10 +92,3 @@ class SmtpServer:
                 letter_id = str(item.message["X-Notifier-Letter-Id"])
                 counts[letter_id] = counts.get(letter_id, 0) + 1
         return counts
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
