@@ -80,7 +80,7 @@ class Durability:
                 pipe.exists(*keys)
             pipe.incr(PROBE)
             pipe.wait(self.replicas, max(1, round(self.timeout * 1000)))
-            found, _, acked = pipe.execute()
+            found, _, acked = _execute(pipe)
         if field is not None and found != (value or "").encode():
             raise NotReplicated(f"{keys[0]} {field}: not on the primary that answered")
         if field is None and found != len(keys):
@@ -89,3 +89,17 @@ class Durability:
         if acked < self.replicas:
             raise NotReplicated(f"{acked} of {self.replicas} replicas confirmed the write "
                                 f"within {self.timeout:g} s")
+
+
+def _execute(pipe: Any) -> list[Any]:
+    """The pipeline's replies. A primary demoted in a failover answers a WAIT blocked on it
+    with an UNBLOCKED error, which redis-py raises as a plain ResponseError (prefixed with
+    the pipeline's "Command # 3 (WAIT ...) of pipeline caused error:"): nothing was
+    confirmed, so it is NotReplicated like any other unconfirmed write."""
+    try:
+        replies: list[Any] = pipe.execute()
+    except redis.ResponseError as exc:
+        if "error: UNBLOCKED " not in str(exc):
+            raise
+        raise NotReplicated(f"the primary was demoted while waiting: {exc}") from exc
+    return replies

@@ -11,6 +11,7 @@ from typing import Any
 
 import fakeredis
 import pytest
+import redis
 from redis.sentinel import SentinelConnectionPool
 
 from notifier.api.intake import alone, ingest
@@ -69,9 +70,9 @@ def test_sentinel_client_follows_the_named_master(clean_env: None) -> None:
 # --- WAIT --------------------------------------------------------------------------------
 @dataclass
 class ScriptedPipeline:
-    """Records the commands; answers ``replies`` to execute()."""
+    """Records the commands; answers ``replies`` to execute() (or raises it, an error)."""
 
-    replies: list[Any]
+    replies: Any
     commands: list[tuple[Any, ...]] = field(default_factory=list)
 
     def __enter__(self) -> ScriptedPipeline:
@@ -84,12 +85,14 @@ class ScriptedPipeline:
         return lambda *args: self.commands.append((name, *args))
 
     def execute(self) -> list[Any]:
+        if isinstance(self.replies, Exception):
+            raise self.replies
         return self.replies
 
 
 @dataclass
 class ScriptedClient:
-    replies: list[Any]
+    replies: Any
     pipelines: list[ScriptedPipeline] = field(default_factory=list)
 
     def pipeline(self, transaction: bool = True) -> ScriptedPipeline:
@@ -117,6 +120,20 @@ def test_confirm_refuses_what_it_cannot_promise(replies: list[int], why: str) ->
     (a failover lost it): NotReplicated, which callers treat as Redis unavailable."""
     with pytest.raises(NotReplicated, match=why):
         Durability(1, 1.0).confirm(ScriptedClient(replies), ["k1", "k2"])
+
+
+def test_a_wait_ended_by_a_demotion_is_not_replicated() -> None:
+    """Given a primary demoted while our WAIT blocked on it (Redis answers UNBLOCKED, which
+    redis-py raises as a plain ResponseError), then confirm raises NotReplicated (the API's
+    503, a retry elsewhere), not an error no caller expects; other errors pass unchanged."""
+    demoted = redis.ResponseError(  # as redis-py 6 words it, seen on redis-server 7.0
+        "Command # 3 (WAIT 1 1000) of pipeline caused error: UNBLOCKED force unblock from "
+        "blocking operation, instance state changed (master -> replica?)")
+    with pytest.raises(NotReplicated, match="demoted"):
+        Durability(1, 1.0).confirm(ScriptedClient(demoted), ["k"])
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        Durability(1, 1.0).confirm(ScriptedClient(redis.ResponseError(
+            "Command # 1 (EXISTS k) of pipeline caused error: WRONGTYPE")), ["k"])
 
 
 def test_confirm_of_a_field_compares_its_value() -> None:
