@@ -1,7 +1,8 @@
 """redis-server processes for the benchmark: free loopback port, temp dir, cleaned up.
 
 Like the integration tests' fixture, but the persistence is chosen per use: throughput
-runs with AOF ``everysec`` (what docker-compose.yml deploys); memory runs without
+runs with AOF ``everysec`` (docker-compose.yml's ha profile; its single Redis uses
+``always``, which cost nothing measurable here); memory runs without
 persistence, because the AOF buffer would be counted in ``used_memory``.
 """
 

@@ -1,7 +1,8 @@
 """Where a letter's time goes in the worker: cProfile over ``Deliverer.deliver`` for letters
-already claimed, against a real redis-server (AOF everysec, as deployed), in one process.
-Not part of run.py (the profiler inflates Python-heavy parts; read proportions). Also
-prints Redis round trips per letter (``INFO commandstats`` before and after).
+already claimed, against a real redis-server (AOF everysec, as the ha profile deploys), in
+one process. Not part of run.py (the profiler inflates Python-heavy parts; read
+proportions). Also prints Redis round trips per letter (``INFO commandstats`` before and
+after).
 
     .venv/bin/python bench/worker_profile.py [--letters 500] [--pdf] [--top 15]
 """
