@@ -61,7 +61,7 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _CurrentStderr()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
@@ -79,6 +79,21 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     for glyphs in ("weasyprint", "fontTools"):  # per-glyph warnings quote letter text
         logging.getLogger(glyphs).setLevel(logging.ERROR)
+
+
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stderr`` as it is when a record comes, as the stdlib's last-resort
+    handler does, not as it was when logging was configured: a stream swapped in for a
+    while (a test capturing output) and closed after must not make later records, such
+    as a server thread's, fail with "I/O operation on closed file"."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        """StreamHandler's __init__ and setStream assign it; the property decides."""
 
 
 def _redact_line(_logger: Any, _name: str, line: Any) -> Any:

@@ -177,3 +177,20 @@ def test_cpr_in_values_of_other_types_is_redacted(
     err = capsys.readouterr().err
     json_lines(err)
     assert_no_cpr(err)
+
+
+def test_records_go_to_stderr_as_it_is_when_they_come(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Given logging configured while one stream was sys.stderr, when that stream is
+    closed and replaced (as pytest does after a test that captured output), then a later
+    record, e.g. from a server thread, goes to the new sys.stderr and raises nothing."""
+    import io
+
+    first = io.StringIO()
+    monkeypatch.setattr("sys.stderr", first)
+    configure_logging(fmt="json")
+    first.close()
+    second = io.StringIO()
+    monkeypatch.setattr("sys.stderr", second)
+    logging.getLogger("mail.log").warning("connection lost")
+    assert json_lines(second.getvalue())[0]["event"] == "connection lost"
