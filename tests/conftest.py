@@ -9,12 +9,21 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import hypothesis
 import pytest
 
 from notifier.clock import SimulatedClock
 from notifier.intake.events import Event, parse_event
 from notifier.settings import Settings, load_settings
 from tests.support.log_leak import pytest_runtest_makereport  # noqa: F401  (fails CPR in logs)
+
+# Property tests judge results, not speed: a loaded CI machine (or a GC pause) must not
+# fail one by Hypothesis's 200 ms deadline or its too-slow health check. Examples stay
+# random; a failure prints the blob that replays it (@reproduce_failure).
+hypothesis.settings.register_profile(
+    "notifier", deadline=None, print_blob=True,
+    suppress_health_check=[hypothesis.HealthCheck.too_slow])
+hypothesis.settings.load_profile("notifier")
 
 CPH = ZoneInfo("Europe/Copenhagen")
 XSD_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "memo-1.1-xsd"

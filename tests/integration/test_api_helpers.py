@@ -20,6 +20,7 @@ import httpx
 
 from tests.conftest import BASE_OPEN
 from tests.integration.conftest import free_port, start_notifier
+from tests.support import processes
 from tests.unit.test_api_helpers import (
     CASEWORKER,
     CASEWORKER_TOKEN,
@@ -41,7 +42,9 @@ def base_env(outbox: Path, **extra: str) -> dict[str, str]:
 
 
 class ApiProcess:
-    """`notifier ARGS --port P` until stop(); ``url`` once /healthz answers."""
+    """`notifier ARGS --port P` until stop(); ready once /healthz answers and it logged
+    '.started' (the API answers before the rest has started and the SIGTERM handler is in
+    place: a stop() in between would be the default SIGTERM's kill)."""
 
     def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
         self.port = free_port()
@@ -50,6 +53,7 @@ class ApiProcess:
         self.process: subprocess.Popen[bytes] = start_notifier(
             [*args, "--host", "127.0.0.1", "--port", str(self.port)], env, log)
         self._wait_healthy()
+        processes.wait_for_line(log, ".started", timeout=60)
 
     def _wait_healthy(self) -> None:
         deadline = time.monotonic() + 60

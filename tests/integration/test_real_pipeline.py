@@ -153,13 +153,15 @@ def test_two_scheduler_processes_never_enqueue_a_letter_twice(real_settings: Set
     is enqueued exactly once (counted in the Dramatiq queue, with no worker running)."""
     clock = SimulatedClock(datetime(2020, 1, 6, 9, 0, tzinfo=UTC))  # in the past: due now
     runtime = build_runtime(real_settings, clock=clock)
-    forms = open_cases(runtime, 300)
     env = notifier_env(real_settings.redis_url, real_settings.outbox_dir,
                        NOTIFIER_DISPATCH_INTERVAL="0.05", NOTIFIER_CLAIM_BATCH="7")
     schedulers = [start_notifier(["scheduler"], env, tmp_path / f"s{n}.log") for n in (1, 2)]
-    for n in (1, 2):
-        wait_started(tmp_path / f"s{n}.log")
     try:
+        for n in (1, 2):
+            wait_started(tmp_path / f"s{n}.log")
+        # Both tick before anything is due, so both compete for the letters (had one
+        # started a second later, the other could have claimed every one alone).
+        forms = open_cases(runtime, 300)
         wait_for(lambda: set(statuses(runtime, forms)) == {Status.QUEUED}, timeout=60)
         time.sleep(0.5)  # a few more ticks from both
     finally:

@@ -43,7 +43,7 @@ def gateway(clock: SimulatedClock) -> Iterator[FakeGateway]:
 def runtime(gateway: FakeGateway, clock: SimulatedClock, tmp_path: object,
             clean_env: None) -> Iterator[Runtime]:
     settings = load_settings(outbox_dir=f"{tmp_path}/outbox", digital_post_transport="http",
-                             digital_post_pdf=False, gateway_timeout=1.0,
+                             digital_post_pdf=False, gateway_timeout=5.0,
                              **gateway.settings())
     built = build_runtime(settings, clock=clock, client=fakeredis.FakeRedis())
     yield built

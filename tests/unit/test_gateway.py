@@ -58,7 +58,9 @@ def clock() -> SimulatedClock:
 @pytest.fixture
 def gateway(clock: SimulatedClock) -> Iterator[FakeGateway]:
     """The platform keeps the test's simulated time, so token expiry is deterministic."""
-    fake = FakeGateway(slow_seconds=2, now=lambda: clock.now().timestamp()).start()
+    # "slow" answers after 4 s, past the client's 3 s timeout; every other answer has
+    # 3 s, ample on a loaded machine (the fake validates each message in this process).
+    fake = FakeGateway(slow_seconds=4, now=lambda: clock.now().timestamp()).start()
     yield fake
     fake.stop()
 
@@ -66,7 +68,7 @@ def gateway(clock: SimulatedClock) -> Iterator[FakeGateway]:
 @pytest.fixture
 def client(gateway: FakeGateway, clock: SimulatedClock,
            clean_env: None) -> Iterator[Sf1601Gateway]:
-    settings = load_settings(digital_post_transport="http", gateway_timeout=1.0,
+    settings = load_settings(digital_post_transport="http", gateway_timeout=3.0,
                              **gateway.settings())
     sf1601 = Sf1601Gateway(settings, clock)
     yield sf1601
