@@ -9,7 +9,6 @@ persistence, because the AOF buffer would be counted in ``used_memory``.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -18,11 +17,7 @@ from types import TracebackType
 
 import redis
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.ports import free_port  # outside the ephemeral range: see there
 
 
 class RedisServer:

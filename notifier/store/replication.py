@@ -92,14 +92,17 @@ class Durability:
 
 
 def _execute(pipe: Any) -> list[Any]:
-    """The pipeline's replies. A primary demoted in a failover answers a WAIT blocked on it
-    with an UNBLOCKED error, which redis-py raises as a plain ResponseError (prefixed with
-    the pipeline's "Command # 3 (WAIT ...) of pipeline caused error:"): nothing was
-    confirmed, so it is NotReplicated like any other unconfirmed write."""
-    try:
-        replies: list[Any] = pipe.execute()
-    except redis.ResponseError as exc:
-        if "error: UNBLOCKED " not in str(exc):
-            raise
-        raise NotReplicated(f"the primary was demoted while waiting: {exc}") from exc
+    """The pipeline's replies. WAIT answered with an UNBLOCKED error ended before the
+    replicas answered: a primary demoted in a failover ends every WAIT blocked on it so
+    (as does an operator's CLIENT UNBLOCK ... ERROR). Nothing was confirmed, so it is
+    NotReplicated like any other unconfirmed write. Any other error is raised as is."""
+    replies: list[Any] = pipe.execute(raise_on_error=False)
+    *others, acked = replies
+    for reply in others:
+        if isinstance(reply, redis.ResponseError):
+            raise reply
+    if isinstance(acked, redis.ResponseError):
+        if str(acked).startswith("UNBLOCKED"):
+            raise NotReplicated(f"WAIT ended early (the primary demoted?): {acked}")
+        raise acked
     return replies

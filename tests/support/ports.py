@@ -32,25 +32,27 @@ def ephemeral_range() -> tuple[int, int]:
     return low, high
 
 
-def candidates() -> range:
-    """The ports to choose from: those below the ephemeral range, or above it when the
-    range starts too low to leave room below."""
+def candidates() -> list[int]:
+    """The ports to choose from: those from ``LOWEST`` up that are outside the ephemeral
+    range, below it and above it."""
     low, high = ephemeral_range()
-    if low - LOWEST >= 2000:
-        return range(LOWEST, low)
-    return range(high + 1, 65536)
+    return [*range(LOWEST, low), *range(max(high + 1, LOWEST), 65536)]
 
 
 def free_port() -> int:
     """A loopback port outside the ephemeral range that no socket holds now and that this
     run has not handed out before."""
     pool = candidates()
+    if len(pool) < 1000:
+        low, high = ephemeral_range()
+        raise RuntimeError(f"the ephemeral range {low}-{high} leaves {len(pool)} ports from "
+                           f"{LOWEST} up for test servers; narrow it (ip_local_port_range)")
     for _ in range(200):
         port = _PICK.choice(pool)
         if port not in _GIVEN and _bindable(port):
             _GIVEN.add(port)
             return port
-    raise RuntimeError(f"no free loopback port in {pool.start}-{pool.stop - 1}")
+    raise RuntimeError(f"no free loopback port among {len(pool)} outside {ephemeral_range()}")
 
 
 def _bindable(port: int) -> bool:
