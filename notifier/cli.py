@@ -246,7 +246,7 @@ def _run_parts(settings: Settings, name: str, *, dispatch: bool, work: bool,
     if scheduler is not None:
         scheduler.shutdown(wait=True)
     if worker is not None:
-        worker.stop()
+        stop_worker(worker, settings.stop_seconds)
     runtime.close()
     log.info(f"{name}.stopped")
     return 0
@@ -348,6 +348,26 @@ def _announce(settings: Settings) -> None:
     if settings.embedded:
         print("notifier: NOTIFIER_REDIS_URL is not set: running on an embedded in-memory "
               "store; NOTHING IS PERSISTED and other processes cannot see it.", file=sys.stderr)
+
+
+def stop_worker(worker: Any, seconds: float) -> bool:
+    """Stop a Dramatiq worker within ``seconds``; False if it had not stopped by then.
+
+    Dramatiq's own stop waits up to ten minutes, and a worker thread whose acknowledgement
+    cannot reach Redis retries it for ever, so with Redis gone a SIGTERM never ended the
+    process. Past ``seconds`` the worker is left to the process's exit (its threads are
+    daemons): what it held is taken again after its lease, as after a SIGKILL, but the
+    supervisor gets a clean, bounded stop."""
+    stopping = threading.Thread(target=worker.stop, args=(int(seconds * 1000),),
+                                name="worker-stop", daemon=True)
+    stopping.start()
+    stopping.join(seconds)
+    if stopping.is_alive():
+        log.warning("worker.stop_timed_out", seconds=seconds,
+                    why="letters in hand did not finish (Redis or a channel unreachable?); "
+                        "they are taken again after their lease")
+        return False
+    return True
 
 
 def stop_on_signal() -> threading.Event:

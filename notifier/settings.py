@@ -160,6 +160,10 @@ class Settings(BaseSettings):
     retry_base_seconds: int = Field(default=30, ge=1, description="First retry delay")
     retry_max_seconds: int = Field(default=6 * 3600, ge=60, description="Give up after this")
     worker_threads: int = Field(default=4, ge=1, le=64)
+    stop_seconds: float = Field(
+        default=45.0, gt=0, le=3600,
+        description="On SIGTERM a worker waits this long for the letters in hand, then exits "
+                    "(a letter cut off is taken again after its lease, under the same id)")
 
     # --- issue 17 (security review): addresses, sessions, tokens, logins, rendering ---
     email_domains: str = Field(

@@ -4,6 +4,7 @@ processes), and a simulated clock for the dispatcher so retries need no waiting.
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -19,7 +20,13 @@ from notifier.records.beskedfordeler import accept_post_status
 from notifier.runtime import Runtime, build_runtime
 from notifier.settings import Settings, load_settings
 from tests.conftest import local, opening_event
-from tests.integration.conftest import clock_at_real_now, notifier_env, opened_at, start_notifier
+from tests.integration.conftest import (
+    RedisServer,
+    clock_at_real_now,
+    notifier_env,
+    opened_at,
+    start_notifier,
+)
 from tests.support.gateway import FakeGateway, modtag_besked_input
 from tests.support.smtp import SmtpServer
 
@@ -223,3 +230,37 @@ def test_ambiguous_timeout_ends_with_one_letter(runtime: Runtime, worker: dramat
     sent = letter(runtime, form.letter_id)
     assert (sent.status, sent.receipt_status) == (Status.SENT, "delivered")
     assert gateway.received[form.letter_id] == 1 and gateway.accepted == {form.letter_id: 1}
+
+
+def test_a_worker_told_to_stop_with_redis_gone_exits_within_its_stop_seconds(
+    own_redis: RedisServer, gateway: FakeGateway, smtp: SmtpServer, ca_file: Path,
+    tmp_path: Path, clean_env: None
+) -> None:
+    """Given a `notifier worker` in the middle of a send when its Redis is SIGKILLed (so it
+    can neither record the letter nor acknowledge its message, which Dramatiq retries for
+    ever), when it gets SIGTERM, then it exits 0 within NOTIFIER_STOP_SECONDS and logs
+    that it left letters in hand, instead of running on for Dramatiq's ten minutes (a
+    supervisor would SIGKILL it; a test runner's worker lived on, orphaned)."""
+    gateway.script(["slow"])  # answers after 8 s; the worker gives up after 3 (timeout)
+    env = channel_env(gateway, smtp, ca_file)
+    settings = load_settings(
+        redis_url=own_redis.url, outbox_dir=tmp_path / "outbox", lease_seconds=5,
+        **{k.removeprefix("NOTIFIER_").lower(): v for k, v in env.items()})
+    runtime = build_runtime(settings, clock=clock_at_real_now(settings))
+    log = tmp_path / "worker.log"
+    try:
+        form = open_case(runtime, **opened_at(runtime.clock, settings))  # type: ignore[arg-type]
+        runtime.dispatcher.tick()
+        worker = start_notifier(["worker", "--threads", "1"], notifier_env(
+            own_redis.url, settings.outbox_dir, NOTIFIER_STOP_SECONDS="4", **env), log)
+        wait_for(lambda: gateway.received[form.letter_id] == 1)
+        own_redis.kill()
+        worker.send_signal(signal.SIGTERM)
+        asked = time.monotonic()
+        code = worker.wait(60)
+        took = time.monotonic() - asked
+    finally:
+        runtime.close()
+    assert code == 0
+    assert took < 4 + 10, f"stopped after {took:.1f} s"
+    assert "worker.stop_timed_out" in log.read_text()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 
-from notifier.cli import main
+from notifier.cli import main, stop_worker
 from notifier.planning.catalog import load_catalog
 from notifier.settings import PACKAGE_DIR
 from tests.support.schemas import memo_schema
@@ -58,3 +59,35 @@ def test_letters_check_names_template_and_variable(tmp_path: Path, clean_env: No
     assert main(["letters", "check"]) == 1
     err = capsys.readouterr().err
     assert "adhoc.html" in err and "nonexistent_variable" in err
+
+
+class _Worker:
+    """A Dramatiq worker's stop(): returns after ``takes`` seconds (or when released)."""
+
+    def __init__(self, takes: float) -> None:
+        self.takes = takes
+        self.timeouts: list[int] = []
+        self.released = threading.Event()
+
+    def stop(self, timeout: int) -> None:
+        self.timeouts.append(timeout)
+        self.released.wait(self.takes)
+
+
+def test_a_worker_that_stops_in_time_is_stopped() -> None:
+    """Given a worker whose stop returns at once, stop_worker says it stopped and passes
+    Dramatiq the same bound in milliseconds."""
+    worker = _Worker(takes=0)
+    assert stop_worker(worker, 2.5) is True
+    assert worker.timeouts == [2500]
+
+
+def test_a_worker_that_cannot_stop_is_left_after_its_seconds() -> None:
+    """Given a worker whose stop would block for ever (Dramatiq retrying an acknowledgement
+    that cannot reach Redis), stop_worker returns False after its seconds instead of
+    waiting: the process can exit and its supervisor sees a clean stop."""
+    worker = _Worker(takes=3600)
+    try:
+        assert stop_worker(worker, 0.2) is False
+    finally:
+        worker.released.set()
