@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -245,8 +246,11 @@ def _run_parts(settings: Settings, name: str, *, dispatch: bool, work: bool,
         api.stop()
     if scheduler is not None:
         scheduler.shutdown(wait=True)
-    if worker is not None:
-        stop_worker(worker, settings.stop_seconds)
+    if worker is not None and not stop_worker(worker, settings.stop_seconds):
+        # Its threads still hold connections (and may take stderr's lock): closing them or
+        # a normal interpreter exit could block or abort. Leave now, as a SIGKILL would.
+        log.info(f"{name}.stopped", letters_left_in_hand=True)
+        exit_now(0)
     runtime.close()
     log.info(f"{name}.stopped")
     return 0
@@ -358,16 +362,33 @@ def stop_worker(worker: Any, seconds: float) -> bool:
     process. Past ``seconds`` the worker is left to the process's exit (its threads are
     daemons): what it held is taken again after its lease, as after a SIGKILL, but the
     supervisor gets a clean, bounded stop."""
-    stopping = threading.Thread(target=worker.stop, args=(int(seconds * 1000),),
+    # Dramatiq waits for its worker threads, then again for its consumers, and only then
+    # puts prefetched messages back: it gets three quarters, so a stop whose letters finish
+    # in time also requeues what was prefetched within ``seconds``.
+    stopping = threading.Thread(target=worker.stop, args=(int(seconds * 750),),
                                 name="worker-stop", daemon=True)
+    deadline = time.monotonic() + seconds
     stopping.start()
     stopping.join(seconds)
-    if stopping.is_alive():
-        log.warning("worker.stop_timed_out", seconds=seconds,
+    # Dramatiq's stop may return with worker threads still busy (its waits timed out):
+    # they get the rest of the time.
+    for thread in worker.workers:
+        thread.join(max(deadline - time.monotonic(), 0))
+    busy = [thread for thread in worker.workers if thread.is_alive()]
+    if stopping.is_alive() or busy:
+        log.warning("worker.stop_timed_out", seconds=seconds, busy_threads=len(busy),
                     why="letters in hand did not finish (Redis or a channel unreachable?); "
                         "they are taken again after their lease")
         return False
     return True
+
+
+def exit_now(code: int) -> None:
+    """End the process at once (no interpreter shutdown) once its output is flushed."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
 
 
 def stop_on_signal() -> threading.Event:

@@ -62,10 +62,12 @@ def test_letters_check_names_template_and_variable(tmp_path: Path, clean_env: No
 
 
 class _Worker:
-    """A Dramatiq worker's stop(): returns after ``takes`` seconds (or when released)."""
+    """A Dramatiq worker's stop(): returns after ``takes`` seconds (or when released),
+    leaving ``workers`` (its threads) as they are."""
 
-    def __init__(self, takes: float) -> None:
+    def __init__(self, takes: float, workers: list[threading.Thread] | None = None) -> None:
         self.takes = takes
+        self.workers = workers or []
         self.timeouts: list[int] = []
         self.released = threading.Event()
 
@@ -75,11 +77,12 @@ class _Worker:
 
 
 def test_a_worker_that_stops_in_time_is_stopped() -> None:
-    """Given a worker whose stop returns at once, stop_worker says it stopped and passes
-    Dramatiq the same bound in milliseconds."""
+    """Given a worker whose stop returns at once, stop_worker says it stopped; Dramatiq is
+    given three quarters of the bound (in ms), so its requeue of prefetched messages, which
+    comes after its two waits, fits inside the bound."""
     worker = _Worker(takes=0)
-    assert stop_worker(worker, 2.5) is True
-    assert worker.timeouts == [2500]
+    assert stop_worker(worker, 2.0) is True
+    assert worker.timeouts == [1500]
 
 
 def test_a_worker_that_cannot_stop_is_left_after_its_seconds() -> None:
@@ -91,3 +94,16 @@ def test_a_worker_that_cannot_stop_is_left_after_its_seconds() -> None:
         assert stop_worker(worker, 0.2) is False
     finally:
         worker.released.set()
+
+
+def test_a_stop_that_returns_with_a_thread_still_busy_is_not_a_stop() -> None:
+    """Given Dramatiq's stop returning in time while one of its worker threads is still
+    busy (its own wait timed out), then stop_worker does not call that stopped: the
+    letter in that thread's hand is still in hand."""
+    busy = threading.Event()
+    thread = threading.Thread(target=busy.wait, daemon=True)
+    thread.start()
+    try:
+        assert stop_worker(_Worker(takes=0, workers=[thread]), 0.2) is False
+    finally:
+        busy.set()
