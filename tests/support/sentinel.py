@@ -79,27 +79,19 @@ class SentinelCluster:
                                                   stdout=subprocess.DEVNULL,
                                                   stderr=subprocess.DEVNULL,
                                                   env=processes.real_clock_env()))
-        for n, port in enumerate(self.sentinel_ports):
-            self._until_answering(n, port)
         try:
+            for n in range(len(self.sentinels)):
+                until(lambda n=n: self._answers(n), 30, f"Sentinel {n} to answer")
             until(self._sentinels_agree, 30,
                   "three Sentinels that see the replica and each other")
         except AssertionError as error:
             raise AssertionError(f"{error}\n{self.describe()}") from None
 
-    def _until_answering(self, n: int, port: int) -> None:
-        """Sentinel ``n`` answers PING; if it exited (e.g. its port was taken), say why."""
-        client = redis.Redis(port=port, socket_timeout=1)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                client.ping()
-                return
-            except (redis.ConnectionError, redis.TimeoutError):
-                if self.sentinels[n].poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"Sentinel {n} on port {port} did not start\n"
-                                         f"{self.describe()}") from None
-                time.sleep(0.05)
+    def _answers(self, n: int) -> bool:
+        """Sentinel ``n`` answers PING; if it exited (e.g. its port was taken), say so."""
+        if self.sentinels[n].poll() is not None:
+            raise AssertionError(f"Sentinel {n} on port {self.sentinel_ports[n]} did not start")
+        return bool(redis.Redis(port=self.sentinel_ports[n], socket_timeout=1).ping())
 
     def describe(self) -> str:
         """What each Sentinel is and sees, and its log's end: a failed start says why."""

@@ -70,9 +70,10 @@ def test_sentinel_client_follows_the_named_master(clean_env: None) -> None:
 # --- WAIT --------------------------------------------------------------------------------
 @dataclass
 class ScriptedPipeline:
-    """Records the commands; answers ``replies`` to execute() (or raises it, an error)."""
+    """Records the commands; answers ``replies`` to execute(), an error as a reply (as
+    redis-py does with ``raise_on_error=False``)."""
 
-    replies: Any
+    replies: list[Any]
     commands: list[tuple[Any, ...]] = field(default_factory=list)
 
     def __enter__(self) -> ScriptedPipeline:
@@ -86,12 +87,12 @@ class ScriptedPipeline:
 
     def execute(self, raise_on_error: bool = True) -> list[Any]:
         assert raise_on_error is False  # errors are judged per reply
-        return list(self.replies)
+        return self.replies
 
 
 @dataclass
 class ScriptedClient:
-    replies: Any
+    replies: list[Any]
     pipelines: list[ScriptedPipeline] = field(default_factory=list)
 
     def pipeline(self, transaction: bool = True) -> ScriptedPipeline:
